@@ -1,0 +1,8 @@
+_base_ = ['../_base_/models/draggan_stylegan2.py']
+
+# StyleGAN2-cat-AFHQ (512x512). lr per the paper: 2e-3.
+model = dict(generator=dict(out_size=512), lr=2e-3)
+
+checkpoint = dict(
+    name='StyleGAN2-cat-AFHQ',  # tools/download_checkpoint.py StyleGAN2-cat-AFHQ
+    path='checkpoints/stylegan2_cats_512_pytorch_mmagic.pth')

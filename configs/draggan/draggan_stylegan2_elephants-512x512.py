@@ -1,0 +1,8 @@
+_base_ = ['../_base_/models/draggan_stylegan2.py']
+
+# StyleGAN2-elephants-internet (512x512). lr per the paper: 1e-3.
+model = dict(generator=dict(out_size=512), lr=1e-3)
+
+checkpoint = dict(
+    name='StyleGAN2-elephants-internet',  # tools/download_checkpoint.py StyleGAN2-elephants-internet
+    path='checkpoints/stylegan2_elephants_512_pytorch_mmagic.pth')

@@ -1,0 +1,8 @@
+_base_ = ['../_base_/models/draggan_stylegan2.py']
+
+# StyleGAN2-lsun-horses (256x256). lr per the paper: 1e-3.
+model = dict(generator=dict(out_size=256), lr=1e-3)
+
+checkpoint = dict(
+    name='StyleGAN2-lsun-horses',  # tools/download_checkpoint.py StyleGAN2-lsun-horses
+    path='checkpoints/stylegan2_horse_256_pytorch_mmagic.pth')

@@ -1,0 +1,118 @@
+"""Build a ready ``DragGAN`` from a config: the entry every front end uses."""
+import inspect
+import os.path as osp
+from typing import Optional, Union
+
+import torch
+from mmengine.config import Config
+
+from mmagic_draggan.registry import MODELS
+
+
+def load_config(config: Union[str, Config, dict],
+                cfg_options: Optional[dict] = None) -> Config:
+    """Read a config (path, :class:`Config` or dict) and apply overrides.
+
+    Raises:
+        FileNotFoundError: The config path does not exist (lists ours).
+    """
+    if isinstance(config, (str, bytes)) or hasattr(config, '__fspath__'):
+        path = str(config)
+        if not osp.isfile(path):
+            from mmagic_draggan.utils.paths import config_dir
+            raise FileNotFoundError(
+                f'config {path!r} not found; the shipped configs are in '
+                f'{config_dir()}')
+        cfg = Config.fromfile(path)
+    elif isinstance(config, Config):
+        cfg = config.copy()
+    elif isinstance(config, dict):
+        cfg = Config(config)
+    else:
+        raise TypeError(f'config must be a path, Config or dict; got '
+                        f'{type(config).__name__}')
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def check_model_keys(model_cfg: dict) -> None:
+    """Refuse unknown keys in ``cfg.model`` of a ``DragGAN`` config.
+
+    Raises:
+        ValueError: Naming the unknown keys and listing the valid ones.
+    """
+    from mmagic_draggan.models import DragGAN
+    if model_cfg.get('type') not in ('DragGAN', DragGAN):
+        return
+    params = inspect.signature(DragGAN.__init__).parameters
+    allowed = [p for p in params if p != 'self']
+    unknown = sorted(set(model_cfg) - set(allowed) - {'type'})
+    if unknown:
+        raise ValueError(f'unknown key(s) {unknown} in model config; '
+                         f'DragGAN accepts: {allowed}')
+
+
+def resolve_device(device: Optional[str] = None) -> torch.device:
+    """``None`` -> CUDA when available, else CPU; checks that CUDA exists."""
+    if device is None:
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    dev = torch.device(device)
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f'device {device!r} asked for, but this torch sees '
+                         'no CUDA GPU; use --device cpu')
+    return dev
+
+
+def init_model(config: Union[str, Config, dict],
+               checkpoint: Optional[str] = None,
+               device: Optional[str] = None,
+               random_weights: bool = False,
+               cfg_options: Optional[dict] = None,
+               seed: int = 0):
+    """Build a ``DragGAN`` from a config and load its generator weights.
+
+    Args:
+        config (str | Config | dict): Config file (e.g.
+            ``configs/draggan/draggan_stylegan2_lions-512x512.py``).
+        checkpoint (str, optional): Checkpoint path or zoo name; None uses the
+            config's ``checkpoint.path``.
+        device (str, optional): ``'cpu'``, ``'cuda'``, ``'cuda:1'``; None
+            picks CUDA when available.
+        random_weights (bool): Skip loading: deterministic random weights
+            (seeded by ``seed``, global RNG untouched). For tests and
+            benchmarks.
+        cfg_options (dict, optional): Config overrides
+            (``{'model.lr': 2e-3}``).
+        seed (int): Seed of the random weights. Defaults to 0.
+
+    Returns:
+        DragGAN: The model in eval mode on ``device``; ``model.cfg`` holds the
+        config and ``model.checkpoint_info`` what was loaded.
+    """
+    import mmagic_draggan  # noqa: F401  (registers the components)
+    cfg = load_config(config, cfg_options)
+    if 'model' not in cfg:
+        raise ValueError('the config has no `model` dict; start from '
+                         'configs/draggan/*.py')
+    check_model_keys(cfg.model)
+    dev = resolve_device(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = MODELS.build(cfg.model)
+    info = dict(random_weights=True, seed=seed)
+    if not random_weights:
+        from mmagic_draggan.utils.checkpoint import (load_generator_checkpoint,
+                                                     resolve_checkpoint)
+        path = resolve_checkpoint(checkpoint, cfg)
+        if path is None:
+            raise ValueError(
+                'this config names no released checkpoint; pass a checkpoint '
+                '(--checkpoint PATH) or use random weights (--random-weights)')
+        info = load_generator_checkpoint(
+            model.generator, path,
+            config_hint=getattr(cfg, 'filename', None))
+        info = dict(info, path=path, random_weights=False)
+    model.cfg = cfg
+    model.checkpoint_info = info
+    return model.to(dev).eval()

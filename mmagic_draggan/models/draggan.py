@@ -1,0 +1,287 @@
+"""The ``DragGAN`` editor model."""
+import math
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.model import BaseModel
+from torch import Tensor, nn
+
+from mmagic_draggan.registry import MODELS
+from .feature_maps import FeatureMap, build_feature_map
+from .stylegan2_synthesis import num_blocks, synthesize
+
+ModelType = Union[dict, nn.Module]
+
+#: DragGAN hyper-parameters that a session may override per call.
+SESSION_OPTIONS = ('latent_space', 'num_opt_latents', 'lr', 'stop_distance',
+                   'max_steps', 'mode', 'r1', 'r2', 'lambda_mask', 'metric')
+
+
+def _build(cfg: ModelType) -> nn.Module:
+    return MODELS.build(cfg) if isinstance(cfg, dict) else cfg
+
+
+@MODELS.register_module()
+class DragGAN(BaseModel):
+    """DragGAN: interactive point-based editing of a StyleGAN2 image.
+
+    "Drag Your GAN: Interactive Point-based Manipulation on the Generative
+    Image Manifold", Pan et al., SIGGRAPH 2023 (arXiv 2305.10973).
+
+    The model holds the generator and the algorithm's components and
+    defaults; the editing state lives in a :class:`DragSession` made by
+    :meth:`new_session`, which CLI, demo and Runner all use.
+
+    Args:
+        generator (dict | nn.Module): A MMagic ``StyleGANv2Generator`` (config
+            or module). Needs a ``w_avg`` buffer for truncation
+            (``update_mean_latent_with_ema=True``).
+        motion_loss (dict | nn.Module): Motion-supervision loss. Defaults to
+            ``dict(type='MotionSupervisionLoss')`` (r1 auto, lambda 20).
+        tracker (dict | nn.Module): Point tracker. Defaults to
+            ``dict(type='NearestNeighbourTracker')`` (r2 auto, L2).
+        feat_idx (int): Synthesis block of the features (4x4 stage = 0).
+            Defaults to 5 (the 128x128 block).
+        latent_space (str): ``'w+'`` optimises the first ``num_opt_latents``
+            rows of W+; ``'w'`` one 512-vector shared by those rows.
+            Defaults to ``'w+'``.
+        num_opt_latents (int): Number of optimised latent rows. Defaults to 6.
+        lr (float): Adam learning rate. Defaults to 1e-3.
+        truncation (float): Truncation psi for latents made from a seed.
+            Defaults to 0.7.
+        stop_distance (float, optional): A drag has converged when every
+            handle is within this many pixels of its target. None means
+            ``max(2 * H / 512, 2)``. Defaults to None.
+        max_steps (int): Step limit of one :meth:`DragSession.run`.
+            Defaults to 300.
+        mode (str): ``'fast'`` (synthesis stopped at the feature block,
+            features read lazily at the needed pixels, image rendered only on
+            demand) or ``'exact'`` (full synthesis and a dense image-size
+            feature map each step, DESIGN.md literally). Defaults to
+            ``'fast'``.
+        drag_hooks (list[dict], optional): Drag hooks (``HOOKS``) that every
+            session gets. Defaults to None.
+        data_preprocessor (dict, optional): Unused by drags; kept for the
+            MMEngine ``BaseModel`` interface.
+        init_cfg (dict, optional): MMEngine initialisation config.
+    """
+
+    def __init__(self,
+                 generator: ModelType,
+                 motion_loss: ModelType = dict(type='MotionSupervisionLoss'),
+                 tracker: ModelType = dict(type='NearestNeighbourTracker'),
+                 feat_idx: int = 5,
+                 latent_space: str = 'w+',
+                 num_opt_latents: int = 6,
+                 lr: float = 1e-3,
+                 truncation: float = 0.7,
+                 stop_distance: Optional[float] = None,
+                 max_steps: int = 300,
+                 mode: str = 'fast',
+                 drag_hooks: Optional[List[dict]] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+        self.generator = _build(generator)
+        self.motion_loss = _build(motion_loss)
+        self.tracker = _build(tracker)
+        self.generator.eval().requires_grad_(False)
+        if not 0 <= feat_idx < num_blocks(self.generator):
+            raise ValueError(
+                f'feat_idx={feat_idx} does not exist for out_size '
+                f'{self.generator.out_size}: choose 0..'
+                f'{num_blocks(self.generator) - 1} (5 is the 128x128 block)')
+        self.feat_idx = int(feat_idx)
+        self.truncation = float(truncation)
+        self.drag_hooks = list(drag_hooks or [])
+        self.defaults = self.check_options(
+            dict(latent_space=latent_space, num_opt_latents=num_opt_latents,
+                 lr=lr, stop_distance=stop_distance, max_steps=max_steps,
+                 mode=mode))
+
+    # ------------------------------------------------------------------
+    # facts
+    @property
+    def image_size(self) -> int:
+        """Output side H = W in pixels."""
+        return int(self.generator.out_size)
+
+    @property
+    def num_latents(self) -> int:
+        """Rows of a W+ latent."""
+        return int(self.generator.num_latents)
+
+    @property
+    def style_channels(self) -> int:
+        return int(self.generator.style_channels)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.generator.parameters()).device
+
+    def check_options(self, options: Dict) -> Dict:
+        """Validate session options; returns a copy with auto values set.
+
+        Raises:
+            ValueError: On an unknown key or a value out of range, naming the
+                key and what is allowed.
+        """
+        unknown = set(options) - set(SESSION_OPTIONS)
+        if unknown:
+            raise ValueError(f'unknown DragGAN option(s) {sorted(unknown)}; '
+                             f'known: {list(SESSION_OPTIONS)}')
+        opts = dict(options)
+        if 'latent_space' in opts and opts['latent_space'] not in ('w', 'w+'):
+            raise ValueError("latent_space must be 'w' or 'w+'; got "
+                             f"{opts['latent_space']!r}")
+        if 'num_opt_latents' in opts and not (
+                1 <= int(opts['num_opt_latents']) <= self.num_latents):
+            raise ValueError(f'num_opt_latents must be in [1, '
+                             f'{self.num_latents}]; got '
+                             f"{opts['num_opt_latents']}")
+        if 'lr' in opts and not (math.isfinite(opts['lr'])
+                                 and opts['lr'] > 0):
+            raise ValueError(f"lr must be a positive number; got {opts['lr']}")
+        if 'max_steps' in opts and int(opts['max_steps']) < 0:
+            raise ValueError(f"max_steps must be >= 0; got {opts['max_steps']}")
+        if opts.get('stop_distance') is not None and not (
+                opts['stop_distance'] >= 0):
+            raise ValueError('stop_distance must be >= 0 px; got '
+                             f"{opts['stop_distance']}")
+        if 'mode' in opts and opts['mode'] not in ('fast', 'exact'):
+            raise ValueError(
+                f"mode must be 'fast' or 'exact'; got {opts['mode']!r}")
+        return opts
+
+    def default_stop_distance(self) -> float:
+        """``max(2 * H / 512, 2)`` pixels."""
+        return max(2 * self.image_size / 512, 2.)
+
+    # ------------------------------------------------------------------
+    # latents and rendering
+    @torch.no_grad()
+    def latent_from_seed(self,
+                         seed: int,
+                         truncation: Optional[float] = None) -> Tensor:
+        """The W+ latent of a seed: ``z ~ N(0, I)`` from a private RNG, the
+        mapping network, then truncation towards ``w_avg``.
+
+        Args:
+            seed (int): Random seed (the global RNG is not touched).
+            truncation (float, optional): psi; defaults to the model's.
+
+        Returns:
+            Tensor: W+ latent, shape (1, num_latents, style_channels).
+        """
+        psi = self.truncation if truncation is None else float(truncation)
+        gen = torch.Generator().manual_seed(int(seed))
+        z = torch.randn(1, self.generator.noise_size, generator=gen)
+        w = self.generator.style_mapping(z.to(self.device))
+        if psi != 1:
+            if not hasattr(self.generator, 'w_avg'):
+                raise ValueError(
+                    'truncation needs the generator buffer w_avg; build the '
+                    'generator with update_mean_latent_with_ema=True and load '
+                    'a checkpoint that holds it, or use truncation=1')
+            w_avg = self.generator.w_avg
+            w = w_avg + psi * (w - w_avg)
+        return w[:, None].repeat(1, self.num_latents, 1)
+
+    def check_latent(self, latent: Tensor) -> Tensor:
+        """Validate a W+ latent; returns it as (1, L, C) float on device."""
+        if not isinstance(latent, Tensor):
+            raise TypeError(f'latent must be a torch.Tensor; got '
+                            f'{type(latent).__name__}')
+        shape = (1, self.num_latents, self.style_channels)
+        if latent.ndim == 2:
+            latent = latent[None]
+        if tuple(latent.shape) != shape:
+            raise ValueError(f'latent must have shape {shape} (W+ of this '
+                             f'generator); got {tuple(latent.shape)}')
+        if not torch.isfinite(latent).all():
+            raise ValueError('latent holds NaN or inf values')
+        return latent.detach().float().to(self.device)
+
+    def features(self,
+                 ws: Tensor,
+                 mode: str = 'fast',
+                 return_image: bool = False
+                 ) -> Tuple[FeatureMap, Optional[Tensor]]:
+        """Features ``F`` (and optionally the image) of W+ latents.
+
+        Args:
+            ws (Tensor): W+ latents, shape (1, num_latents, style_channels).
+            mode (str): ``'fast'``: stop the synthesis at the feature block
+                (unless the image is wanted) and read ``F`` lazily.
+                ``'exact'``: the generator's own full forward with
+                ``return_features=True`` and a dense ``F``.
+            return_image (bool): Also return the image.
+
+        Returns:
+            tuple[FeatureMap, Tensor | None]: ``F`` at image size (C, H, W)
+            and the image (1, 3, H, W) in [-1, 1] (always given in
+            ``'exact'`` mode).
+        """
+        size = (self.image_size, self.image_size)
+        if mode == 'exact':
+            out = self.generator([ws], input_is_latent=True,
+                                 randomize_noise=False, return_latents=True,
+                                 return_features=True, feat_idx=self.feat_idx)
+            return build_feature_map(out['feats'], size, dense=True), \
+                out['fake_img']
+        feat, img = synthesize(self.generator, ws, self.feat_idx,
+                               return_image=return_image)
+        return build_feature_map(feat, size, dense=False), img
+
+    @torch.no_grad()
+    def render(self, ws: Tensor) -> Tensor:
+        """The image of W+ latents, (N, 3, H, W) in [-1, 1]."""
+        return synthesize(self.generator, ws.to(self.device),
+                          self.feat_idx, return_image=True)[1]
+
+    # ------------------------------------------------------------------
+    # sessions
+    def new_session(self,
+                    latent: Optional[Tensor] = None,
+                    seed: Optional[int] = None,
+                    truncation: Optional[float] = None,
+                    hooks: Optional[Sequence] = None,
+                    **options) -> 'DragSession':
+        """Start an editing session (see :class:`DragSession`).
+
+        Args:
+            latent (Tensor, optional): W+ latent (1, L, C) to start from.
+            seed (int, optional): Seed to make the latent from (exactly one
+                of ``latent`` and ``seed``).
+            truncation (float, optional): psi for ``seed``.
+            hooks (list, optional): Extra drag hooks (configs or objects).
+            **options: Overrides of the model's defaults, any of
+                ``SESSION_OPTIONS``.
+        """
+        from .drag_session import DragSession
+        return DragSession(self, latent=latent, seed=seed,
+                           truncation=truncation, hooks=hooks, **options)
+
+    def forward(self, inputs, data_samples=None, mode: str = 'predict'):
+        """MMEngine entry point; drags run through ``predict``."""
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        raise NotImplementedError(
+            f"DragGAN has no '{mode}' mode: it edits, it does not train; use "
+            "mode='predict' or a DragSession")
+
+    def predict(self, inputs, data_samples=None):
+        """Run one drag per task (see :mod:`mmagic_draggan.apis`)."""
+        from mmagic_draggan.apis.batch import run_tasks
+        return run_tasks(self, inputs, data_samples)
+
+
+def to_uint8_image(img: Tensor) -> np.ndarray:
+    """(1, 3, H, W) in [-1, 1] -> (H, W, 3) uint8 RGB."""
+    img = ((img[0].detach().float().cpu().clamp(-1, 1) + 1) * 127.5)
+    return img.round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+__all__ = ['DragGAN', 'to_uint8_image', 'SESSION_OPTIONS']

@@ -1,0 +1,3 @@
+from .motion_supervision_loss import MotionSupervisionLoss
+
+__all__ = ['MotionSupervisionLoss']

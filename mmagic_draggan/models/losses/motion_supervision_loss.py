@@ -1,0 +1,117 @@
+"""DragGAN's motion-supervision loss (Pan et al. 2023, Eq. 1)."""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mmagic_draggan.registry import MODELS
+from ..feature_maps import FeatureMap
+
+
+def default_r1(image_size: int) -> int:
+    """Motion-supervision radius: ``round(3 * H / 512)``, at least 1."""
+    return max(1, round(3 * image_size / 512))
+
+
+def disc_offsets(radius: float) -> Tensor:
+    """Integer (drow, dcol) offsets with distance < ``radius`` (at least the
+    centre), shape (K, 2), float."""
+    r = int(radius) + 1
+    d = torch.arange(-r, r + 1, dtype=torch.float32)
+    grid = torch.stack(torch.meshgrid(d, d, indexing='ij'), -1).reshape(-1, 2)
+    keep = grid.norm(dim=1) < radius
+    keep[grid.abs().sum(1) == 0] = True
+    return grid[keep]
+
+
+@MODELS.register_module()
+class MotionSupervisionLoss(nn.Module):
+    """Motion supervision: pull the features around each handle one pixel
+    towards its target, plus an optional fixed-region term.
+
+    For handle ``p`` and target ``t`` with ``|t - p| > min_distance`` and
+    ``d = (t - p) / |t - p|``, over the pixels ``q`` of the disc of radius
+    ``r1`` around ``p`` (inside the image)::
+
+        L_i = mean | sg(F(q)) - F(q + d) |        (F(q + d) bilinear)
+
+    The gradient flows through the shifted sample only. With a mask ``M``
+    (1 = may change)::
+
+        L += lambda_mask * mean | (F - F0) * (1 - M) |   over (C, H, W)
+
+    Args:
+        r1 (float, optional): Disc radius in image pixels. None means
+            ``round(3 * H / 512)`` (at least 1). Defaults to None.
+        lambda_mask (float): Weight of the fixed-region term. Defaults to 20.
+        min_distance (float): Points closer than this to their target (px)
+            get no motion term. Defaults to 1.
+    """
+
+    def __init__(self,
+                 r1: Optional[float] = None,
+                 lambda_mask: float = 20.,
+                 min_distance: float = 1.):
+        super().__init__()
+        if r1 is not None and not r1 > 0:
+            raise ValueError(f'r1 must be > 0 (or None for auto); got {r1}')
+        if not lambda_mask >= 0:
+            raise ValueError(f'lambda_mask must be >= 0; got {lambda_mask}')
+        self.r1 = r1
+        self.lambda_mask = float(lambda_mask)
+        self.min_distance = float(min_distance)
+
+    def radius(self, image_size: int) -> float:
+        """The disc radius used for an image of side ``image_size``."""
+        return default_r1(image_size) if self.r1 is None else self.r1
+
+    def forward(self,
+                feats: FeatureMap,
+                handles_rc: Tensor,
+                targets_rc: Tensor,
+                mask: Optional[Tensor] = None,
+                feats0: Optional[FeatureMap] = None) -> Optional[Tensor]:
+        """Compute the loss.
+
+        Args:
+            feats (FeatureMap): Current features ``F`` (C, H, W).
+            handles_rc (Tensor): Current handles, (N, 2) float, (row, col).
+            targets_rc (Tensor): Targets, (N, 2) float, (row, col).
+            mask (Tensor, optional): (H, W) float, 1 where the image may
+                change. None: no fixed-region term.
+            feats0 (FeatureMap, optional): Features at the start of the drag;
+                required with ``mask``.
+
+        Returns:
+            Tensor | None: Scalar loss; None when no term applies (every point
+            is within ``min_distance`` and there is no mask).
+        """
+        H, W = feats.size
+        offsets = disc_offsets(self.radius(H))
+        terms = []
+        for p, t in zip(handles_rc.float().cpu(), targets_rc.float().cpu()):
+            delta = t - p
+            dist = float(delta.norm())
+            if dist <= self.min_distance:
+                continue
+            q = p[None] + offsets
+            inside = (q[:, 0] >= 0) & (q[:, 0] <= H - 1) & \
+                (q[:, 1] >= 0) & (q[:, 1] <= W - 1)
+            q = q[inside]
+            if len(q) == 0:
+                continue
+            patch = feats.sample(q).detach()
+            shifted = feats.sample(q + delta / dist)
+            terms.append(F.l1_loss(shifted, patch))
+        if mask is not None and self.lambda_mask > 0:
+            if feats0 is None:
+                raise ValueError('a mask needs feats0 (features at the start '
+                                 'of the drag)')
+            fixed = (1 - mask.to(feats.dense().dtype)).to(
+                feats.dense().device)
+            diff = (feats.dense() - feats0.dense().detach()) * fixed[None]
+            terms.append(self.lambda_mask * diff.abs().mean())
+        if not terms:
+            return None
+        return torch.stack(terms).sum()

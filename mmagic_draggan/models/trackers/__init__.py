@@ -1,0 +1,3 @@
+from .nearest_neighbour_tracker import NearestNeighbourTracker
+
+__all__ = ['NearestNeighbourTracker']

@@ -1,0 +1,24 @@
+"""Shared fixtures: the tiny 64x64 config with deterministic random weights."""
+import os.path as osp
+
+import pytest
+import torch
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TINY_CONFIG = osp.join(ROOT, 'configs', 'draggan',
+                       'draggan_stylegan2_tiny-64x64.py')
+
+
+@pytest.fixture(scope='session')
+def tiny_config() -> str:
+    return TINY_CONFIG
+
+
+@pytest.fixture(scope='session')
+def tiny_model():
+    """A DragGAN on the tiny config; seeded random weights. Shared: tests
+    must not modify it (sessions hold their own state)."""
+    from mmagic_draggan.apis import init_model
+    return init_model(TINY_CONFIG, random_weights=True, device='cpu')

@@ -1,0 +1,161 @@
+"""The DragSession API: rows, convergence, resume, modes, validation."""
+import numpy as np
+import pytest
+import torch
+
+HANDLE, TARGET = [24., 32.], [32., 32.]  # (x, y): 8 px to the right
+
+
+def new_session(model, **kw):
+    s = model.new_session(seed=7, **kw)
+    s.set_points([HANDLE], [TARGET])
+    return s
+
+
+def test_only_chosen_rows_change_wplus(tiny_model):
+    s = new_session(tiny_model, num_opt_latents=4)
+    start = s.latent.clone()
+    for _ in range(3):
+        s.step()
+    end = s.latent
+    assert not torch.equal(end[:, :4], start[:, :4])
+    torch.testing.assert_close(end[:, 4:], start[:, 4:], rtol=0, atol=0)
+
+
+def test_w_space_moves_rows_together(tiny_model):
+    s = new_session(tiny_model, latent_space='w', num_opt_latents=6)
+    start = s.latent.clone()
+    for _ in range(3):
+        s.step()
+    delta = s.latent - start
+    assert delta[:, 0].abs().sum() > 0
+    for i in range(1, 6):
+        torch.testing.assert_close(delta[:, i], delta[:, 0])
+    assert delta[:, 6:].abs().sum() == 0
+
+
+def test_drag_reduces_distance_and_stops_by_rule(tiny_model):
+    s = new_session(tiny_model, lr=0.02)
+    seen = []
+    res = s.run(max_steps=40, callback=seen.append)
+    first = res.history[0].mean_distance
+    assert first == pytest.approx(8.0)
+    assert res.mean_distance < first - 3, [h.mean_distance for h in seen]
+    assert len(seen) == res.steps
+    if res.converged:
+        assert res.stop_reason == 'converged'
+        assert res.mean_distance <= s.stop_distance
+        assert res.history[-1].loss is None  # no update on the final step
+        assert all(h.loss is not None for h in res.history[:-1])
+
+
+def test_converged_points_are_not_optimised(tiny_model):
+    s = tiny_model.new_session(seed=1)
+    s.set_points([[10, 10]], [[11, 10]])  # within the 2 px stop distance
+    start = s.latent.clone()
+    res = s.run(max_steps=5)
+    assert res.converged and res.steps == 1
+    torch.testing.assert_close(s.latent, start, rtol=0, atol=0)
+
+
+def test_resume_continues_same_trajectory(tiny_model):
+    a = new_session(tiny_model)
+    ra = a.run(max_steps=6)
+    b = new_session(tiny_model)
+    b.run(max_steps=3, callback=lambda r: r.step < 2 or False)  # stop at 2
+    assert b.steps_taken == 2
+    rb = b.run(max_steps=4)
+    assert b.steps_taken == 6
+    torch.testing.assert_close(a.latent, b.latent, rtol=0, atol=0)
+    assert ra.handles == rb.handles
+    assert [h.handles for h in a.history] == [h.handles for h in b.history]
+
+
+def test_new_points_continue_from_current_latent(tiny_model):
+    s = new_session(tiny_model)
+    s.run(max_steps=3)
+    after = s.latent.clone()
+    s.add_point([40, 40], [40, 45])
+    s.step()
+    # the new drag starts from the edited latent, not the original one
+    assert not torch.equal(s.initial_latent, after)
+    assert len(s.handles) == 2
+    s.reset()
+    torch.testing.assert_close(s.latent, s.initial_latent, rtol=0, atol=0)
+    assert s.handles == [HANDLE, [40., 40.]]
+
+
+def test_fast_and_exact_modes_agree(tiny_model):
+    mask = np.zeros((64, 64), bool)
+    mask[16:48, 16:48] = True
+    runs = {}
+    for mode in ('fast', 'exact'):
+        s = new_session(tiny_model, mode=mode)
+        s.set_mask(mask)
+        res = s.run(max_steps=5)
+        runs[mode] = (s.latent, [h.handles for h in res.history],
+                      [h.loss for h in res.history])
+    torch.testing.assert_close(runs['fast'][0], runs['exact'][0],
+                               atol=1e-4, rtol=1e-4)
+    assert runs['fast'][1] == runs['exact'][1]
+    np.testing.assert_allclose(runs['fast'][2], runs['exact'][2], rtol=1e-4)
+
+
+def test_step_image_matches_render(tiny_model):
+    s = new_session(tiny_model)
+    r = s.step(return_image=True)
+    assert r.image.shape == (64, 64, 3) and r.image.dtype == np.uint8
+    s2 = new_session(tiny_model)
+    np.testing.assert_array_equal(r.image, s2.image())
+
+
+@pytest.mark.parametrize('handles,targets,match', [
+    ([[70, 3]], [[3, 3]], 'outside the 64x64 image'),
+    ([[3, -1]], [[3, 3]], 'outside'),
+    ([[float('nan'), 3]], [[3, 3]], 'NaN'),
+    ([[3, 3], [4, 4]], [[5, 5]], '2 handles but 1 targets'),
+    ([[3, 3, 3]], [[5, 5, 5]], r'\[x, y\] pixel pairs'),
+    ('abc', [[5, 5]], r'\[x, y\] pixel pairs'),
+])
+def test_bad_points_raise_and_keep_state(tiny_model, handles, targets, match):
+    s = new_session(tiny_model)
+    with pytest.raises(ValueError, match=match):
+        s.set_points(handles, targets)
+    assert s.handles == [HANDLE] and s.targets == [TARGET]
+
+
+def test_bad_mask_and_options(tiny_model):
+    s = new_session(tiny_model)
+    with pytest.raises(ValueError, match='mask must be 64x64'):
+        s.set_mask(np.ones((32, 32)))
+    with pytest.raises(ValueError, match='NaN'):
+        s.set_mask(np.full((64, 64), np.nan))
+    with pytest.raises(ValueError, match='unknown DragGAN option'):
+        tiny_model.new_session(seed=0, learning_rate=1)
+    with pytest.raises(ValueError, match='latent_space'):
+        tiny_model.new_session(seed=0, latent_space='z')
+    with pytest.raises(ValueError, match='exactly one'):
+        tiny_model.new_session()
+    with pytest.raises(ValueError, match='shape'):
+        tiny_model.new_session(latent=torch.zeros(1, 3, 64))
+    with pytest.raises(ValueError, match='NaN'):
+        tiny_model.new_session(
+            latent=torch.full((1, tiny_model.num_latents, 64), float('nan')))
+
+
+def test_early_stop_and_trajectory_hooks(tiny_model):
+    from mmagic_draggan.engine.hooks import (EarlyStopHook,
+                                             TrajectoryRecorderHook)
+    rec = TrajectoryRecorderHook(interval=2)
+    stop = EarlyStopHook(patience=2)
+    s = tiny_model.new_session(seed=7, lr=1e-9, hooks=[rec, stop])
+    s.set_points([HANDLE], [TARGET])
+    res = s.run(max_steps=20)
+    assert stop.triggered and res.stop_reason == 'stopped'
+    assert res.steps == 3  # no movement after steps 2 and 3
+    steps = [f.step for f in rec.frames]
+    assert steps == [1, 3] and rec.frames[-1].handles == res.handles
+    # hooks are registry components too
+    from mmagic.registry import HOOKS
+    built = HOOKS.build(dict(type='EarlyStopHook', patience=3))
+    assert built.patience == 3
