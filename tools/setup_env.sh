@@ -15,14 +15,14 @@
 #   FORCE_CUDA=1           compile mmcv's CUDA kernels even if no GPU is
 #                          visible (needs nvcc of torch's CUDA version)
 #   TORCH_CUDA_ARCH_LIST   e.g. "8.0;9.0": only those GPU archs (faster build)
-#   DRAGGAN_CACHE          where the compiled mmcv wheel is kept
-#                          (default ~/.cache/mmagic-draggan)
+#   DRAGGAN_CACHE          where the compiled mmcv wheel is kept (default:
+#                          mmagic-draggan/ inside pip's cache dir, so it lives
+#                          and goes with pip's own wheel cache)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PY="${PYTHON:-python3}"
-CACHE="${DRAGGAN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mmagic-draggan}"
 MMCV_VERSION=2.1.0
 # sha256 of mmcv-2.1.0.tar.gz on PyPI
 MMCV_SHA256=d387bcab66b467479b6660310e23746cfc79c6e57acf04094680adb499a5cd3f
@@ -58,6 +58,7 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   "$PY" -m venv "$VENV"
 fi
 VPY="$VENV/bin/python"
+CACHE="${DRAGGAN_CACHE:-$("$VPY" -m pip cache dir 2>/dev/null || echo "$HOME/.cache/pip")/mmagic-draggan}"
 pip_install() { "$VPY" -m pip install --disable-pip-version-check -q "$@"; }
 
 pip_install -r "$ROOT/requirements/build.txt"
