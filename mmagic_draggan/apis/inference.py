@@ -97,11 +97,8 @@ def init_model(config: Union[str, Config, dict],
                          'configs/draggan/*.py')
     check_model_keys(cfg.model)
     dev = resolve_device(device)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = MODELS.build(cfg.model)
-    info = dict(random_weights=True, seed=seed)
     if not random_weights:
+        # find the file before building: a missing checkpoint fails fast
         from mmagic_draggan.utils.checkpoint import (load_generator_checkpoint,
                                                      resolve_checkpoint)
         path = resolve_checkpoint(checkpoint, cfg)
@@ -109,6 +106,11 @@ def init_model(config: Union[str, Config, dict],
             raise ValueError(
                 'this config names no released checkpoint; pass a checkpoint '
                 '(--checkpoint PATH) or use random weights (--random-weights)')
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = MODELS.build(cfg.model)
+    info = dict(random_weights=True, seed=seed)
+    if not random_weights:
         info = load_generator_checkpoint(
             model.generator, path,
             config_hint=getattr(cfg, 'filename', None))
