@@ -1,3 +1,8 @@
+from .batch import run_batch, run_tasks
+from .drag import DragOutput, drag, resume_drag
 from .inference import init_model, load_config, resolve_device
 
-__all__ = ['init_model', 'load_config', 'resolve_device']
+__all__ = [
+    'init_model', 'load_config', 'resolve_device', 'drag', 'resume_drag',
+    'DragOutput', 'run_batch', 'run_tasks'
+]

@@ -120,6 +120,9 @@ class DragSession:
             raise ValueError('give exactly one of latent= and seed=')
         self.model = model
         self.seed = None if seed is None else int(seed)
+        #: psi the start latent was made with (meaningful with ``seed``)
+        self.truncation = float(model.truncation if truncation is None
+                                else truncation)
         if latent is None:
             latent = model.latent_from_seed(self.seed, truncation)
         self.initial_latent = model.check_latent(latent)
@@ -341,8 +344,8 @@ class DragSession:
             self._begin_drag()
         mode = self.options['mode']
         want_image = return_image or self._wants_image()
-        ws = self._current_latent()
-        with torch.enable_grad():
+        with torch.enable_grad():  # also under a caller's no_grad
+            ws = self._current_latent()
             feats, img = self.model.features(
                 ws, mode=mode, return_image=want_image)
         loss_value = None
@@ -353,9 +356,10 @@ class DragSession:
             dists = (self._targets_rc - self._handles_rc).norm(dim=1)
             converged = bool((dists <= self.stop_distance).all())
             if not converged:
-                loss = self.motion_loss(
-                    feats, self._handles_rc, self._targets_rc,
-                    mask=self._mask, feats0=self._feats0)
+                with torch.enable_grad():
+                    loss = self.motion_loss(
+                        feats, self._handles_rc, self._targets_rc,
+                        mask=self._mask, feats0=self._feats0)
                 if loss is not None:
                     self._optim.zero_grad(set_to_none=True)
                     loss.backward()

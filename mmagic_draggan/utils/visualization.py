@@ -35,16 +35,22 @@ def draw_points(image: np.ndarray,
         hp = (int(round(h[0])), int(round(h[1])))
         if i < len(targets):
             tp = (int(round(targets[i][0])), int(round(targets[i][1])))
-            cv2.arrowedLine(out, hp, tp, (255, 255, 255), thick + 1,
-                            cv2.LINE_AA, tipLength=0.2)
-            cv2.arrowedLine(out, hp, tp, (0, 0, 0), thick, cv2.LINE_AA,
-                            tipLength=0.2)
+            cv2.arrowedLine(
+                out,
+                hp,
+                tp, (255, 255, 255),
+                thick + 1,
+                cv2.LINE_AA,
+                tipLength=0.2)
+            cv2.arrowedLine(
+                out, hp, tp, (0, 0, 0), thick, cv2.LINE_AA, tipLength=0.2)
             cv2.circle(out, tp, r, TARGET_COLOR, -1, cv2.LINE_AA)
         cv2.circle(out, hp, r, HANDLE_COLOR, -1, cv2.LINE_AA)
     return out
 
 
-def overlay_mask(image: np.ndarray, mask: Optional[np.ndarray],
+def overlay_mask(image: np.ndarray,
+                 mask: Optional[np.ndarray],
                  alpha: float = 0.35) -> np.ndarray:
     """Tint the pixels *outside* the editable mask (the fixed region) grey.
 
@@ -91,14 +97,22 @@ def write_video(frames: List[np.ndarray], path: str, fps: int = 10) -> str:
     if ext == '.gif':
         from PIL import Image
         imgs = [Image.fromarray(f) for f in frames]
-        imgs[0].save(path, save_all=True, append_images=imgs[1:],
-                     duration=int(1000 / fps), loop=0)
+        imgs[0].save(
+            path,
+            save_all=True,
+            append_images=imgs[1:],
+            duration=int(1000 / fps),
+            loop=0)
     elif ext == '.mp4':
         import imageio.v2 as imageio
         # H.264 wants even sides; macro_block_size=1 keeps the size as is
-        with imageio.get_writer(path, fps=fps, codec='libx264',
-                                macro_block_size=1, quality=8,
-                                pixelformat='yuv420p') as w:
+        with imageio.get_writer(
+                path,
+                fps=fps,
+                codec='libx264',
+                macro_block_size=1,
+                quality=8,
+                pixelformat='yuv420p') as w:
             for f in frames:
                 h, w_ = f.shape[:2]
                 w.append_data(f[:h - h % 2, :w_ - w_ % 2])

@@ -1,0 +1,289 @@
+"""Headless DragGAN: drag points on a generated image and write the results.
+
+Usage::
+
+    python tools/drag.py configs/draggan/draggan_stylegan2_lions-512x512.py \\
+        --seed 42 --drag 250,200,300,200 --out-dir outputs/drag/lion
+    python tools/drag.py configs/draggan/draggan_stylegan2_tiny-64x64.py \\
+        --random-weights --drag 24,32,36,32 --max-steps 30
+    python tools/drag.py --resume outputs/drag/lion/session.json \\
+        --max-steps 100                                  # continue a drag
+    python tools/drag.py CONFIG --points-file outputs/drag/lion/session.json
+                                                         # re-run a session
+
+Points are (x, y) image pixels (x = column, y = row, origin top-left):
+``--drag HX,HY,TX,TY`` moves the handle (HX, HY) to the target (TX, TY);
+repeat it for more points. ``--mask`` is a PNG of the image's size, white
+(nonzero) = region allowed to change, black = kept fixed. With neither
+``--seed`` nor ``--latent`` the seed is 0.
+
+Writes to ``--out-dir`` (default ``outputs/drag/<--name or timestamp>``):
+start.png, result.png, trajectory.gif|mp4 (points drawn; ``--no-overlay``:
+plain frames), latent.pt (final W+ (1, L, C); feeds ``--latent``),
+start_latent.pt (when started from a latent), mask.png (with ``--mask``),
+curves.png and session.json (written last).
+
+Ctrl-C stops after the current step and still writes everything
+(``stop_reason: "stopped"``, exit 0); a second Ctrl-C aborts (exit 130).
+Bad arguments print one line to stderr and exit 2.
+
+This file only parses arguments: the work is
+:func:`mmagic_draggan.apis.drag.drag` / :func:`~.resume_drag`.
+"""
+import argparse
+import math
+import os.path as osp
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+EXIT_OK, EXIT_USAGE, EXIT_ABORTED = 0, 2, 130
+
+#: CLI flag -> DragSession option (all default to the config's value)
+OPTION_FLAGS = ('lr', 'latent_space', 'num_opt_latents', 'mode',
+                'stop_distance', 'r1', 'r2', 'lambda_mask', 'metric')
+
+
+class UsageError(ValueError):
+    """A bad command line (reported as one line, exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors."""
+
+    def error(self, message: str):
+        raise UsageError(f'{message} (see --help)')
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mmengine.config import DictAction
+    p = _Parser(
+        prog='tools/drag.py',
+        description='Drag points on a StyleGAN2 image with DragGAN, without '
+        'a UI. Points are (x, y) pixels.',
+        epilog='Exit codes: 0 done (also after one Ctrl-C), 2 bad '
+        'arguments or inputs, 130 aborted by a second Ctrl-C.')
+    p.add_argument('config', nargs='?', default=None,
+                   help='config file (configs/draggan/*.py); optional with '
+                   '--resume or a session --points-file, which name theirs')
+    w = p.add_argument_group('weights')
+    w.add_argument('--checkpoint', default=None,
+                   help='checkpoint path or zoo name (default: the config\'s)')
+    w.add_argument('--random-weights', action='store_true', default=None,
+                   help='seeded random weights (abstract images; for smoke '
+                   'runs and tests)')
+    w.add_argument('--device', default=None,
+                   help="'cpu', 'cuda', 'cuda:1' (default: CUDA if any)")
+    w.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   default=None, metavar='KEY=VALUE',
+                   help='config overrides, e.g. model.lr=0.002')
+    s = p.add_argument_group('start image (default --seed 0)')
+    s.add_argument('--seed', type=int, default=None, help='seed of the image')
+    s.add_argument('--latent', default=None, metavar='FILE',
+                   help='start W+ latent (.pt, e.g. an earlier latent.pt)')
+    s.add_argument('--truncation', type=float, default=None,
+                   help='truncation psi for --seed (default: the config\'s)')
+    pts = p.add_argument_group('points')
+    pts.add_argument('--drag', action='append', default=None,
+                     metavar='HX,HY,TX,TY',
+                     help='move handle (HX, HY) to target (TX, TY), pixels; '
+                     'repeat for more points')
+    pts.add_argument('--points-file', default=None, metavar='FILE',
+                     help='JSON with "handles" and "targets" ([[x, y], ...]),'
+                     ' e.g. a session.json to re-run (its seed/latent, mask, '
+                     'config and hyper-parameters are defaults)')
+    pts.add_argument('--mask', default=None, metavar='PNG',
+                     help='editable region, image-sized PNG: white/nonzero = '
+                     'may change, black = fixed')
+    pts.add_argument('--resume', default=None, metavar='SESSION.json',
+                     help='continue a session from its final latent and '
+                     'handles toward its targets (steps keep counting)')
+    r = p.add_argument_group('run')
+    r.add_argument('--max-steps', type=int, default=None,
+                   help='step limit (default: the config\'s max_steps)')
+    r.add_argument('--lr', type=float, default=None, help='Adam lr')
+    r.add_argument('--latent-space', choices=['w', 'w+'], default=None,
+                   help="optimise W+ rows ('w+') or one shared W ('w')")
+    r.add_argument('--num-opt-latents', type=int, default=None,
+                   help='optimised latent rows (default 6)')
+    r.add_argument('--mode', choices=['fast', 'exact'], default=None,
+                   help="'fast' (stop at the feature block) or 'exact'")
+    r.add_argument('--stop-distance', type=float, default=None,
+                   help='converged when every handle is this close, px')
+    r.add_argument('--r1', type=float, default=None,
+                   help='motion-supervision radius, px')
+    r.add_argument('--r2', type=int, default=None,
+                   help='tracking search radius, px')
+    r.add_argument('--lambda-mask', type=float, default=None,
+                   help='weight of the fixed-region term')
+    r.add_argument('--metric', choices=['l1', 'l2'], default=None,
+                   help='tracking feature distance')
+    o = p.add_argument_group('outputs')
+    o.add_argument('--out-dir', default=None, metavar='DIR',
+                   help='output folder (default outputs/drag/<name>)')
+    o.add_argument('--name', default=None,
+                   help='folder name under outputs/drag (default: timestamp)')
+    o.add_argument('--overwrite', action='store_true',
+                   help='write into a folder that already holds a session')
+    o.add_argument('--video', choices=['gif', 'mp4', 'none'], default=None,
+                   help='trajectory format (default gif)')
+    o.add_argument('--no-overlay', action='store_true',
+                   help='trajectory frames without points and arrows')
+    o.add_argument('--fps', type=int, default=None,
+                   help='trajectory frames per second (default 10)')
+    o.add_argument('--frame-interval', type=int, default=None,
+                   help='record every N-th step (default 1)')
+    o.add_argument('--no-progress', action='store_true',
+                   help='no progress bar')
+    return p
+
+
+def parse_drag(values: List[str]) -> Dict[str, list]:
+    """``['HX,HY,TX,TY', ...]`` -> handles and targets ([[x, y], ...]).
+
+    Raises:
+        UsageError: A value that is not four finite numbers.
+    """
+    handles, targets = [], []
+    for v in values:
+        parts = [s for s in v.replace(' ', ',').split(',') if s.strip()]
+        if len(parts) != 4:
+            raise UsageError(
+                f'--drag {v!r} needs 4 numbers HX,HY,TX,TY (handle x, y then '
+                f'target x, y, pixels); got {len(parts)}')
+        nums = []
+        for s in parts:
+            try:
+                x = float(s)
+            except ValueError:
+                raise UsageError(f'--drag {v!r}: {s!r} is not a number '
+                                 '(expected HX,HY,TX,TY pixels)') from None
+            if not math.isfinite(x):
+                raise UsageError(f'--drag {v!r}: {s!r} is not finite')
+            nums.append(x)
+        handles.append(nums[:2])
+        targets.append(nums[2:])
+    return dict(handles=handles, targets=targets)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Conflicts between flags (before anything heavy is imported)."""
+    def given(*names):
+        return [f'--{n.replace("_", "-")}' for n in names
+                if getattr(args, n) not in (None, False)]
+
+    if args.seed is not None and args.latent is not None:
+        raise UsageError('give --seed or --latent, not both')
+    if args.drag and args.points_file:
+        raise UsageError('give --drag or --points-file, not both')
+    if args.checkpoint and args.random_weights:
+        raise UsageError('give --checkpoint or --random-weights, not both')
+    if args.out_dir and args.name:
+        raise UsageError('give --out-dir or --name, not both')
+    if args.resume:
+        bad = given('drag', 'points_file', 'seed', 'latent', 'truncation')
+        if bad:
+            raise UsageError(
+                f'--resume continues the session\'s own start and points; '
+                f'drop {" ".join(bad)} (to drag new points from its final '
+                'latent use --latent DIR/latent.pt --drag ...)')
+    elif not args.drag and not args.points_file:
+        raise UsageError('no points: give --drag HX,HY,TX,TY (repeatable), '
+                         '--points-file FILE or --resume SESSION.json')
+    elif args.config is None and not args.points_file:
+        raise UsageError('give a CONFIG, e.g. '
+                         'configs/draggan/draggan_stylegan2_lions-512x512.py')
+
+
+def default_out_dir(name: Optional[str]) -> str:
+    """``outputs/drag/<name>``; a timestamp (made unique) without a name."""
+    base = osp.join('outputs', 'drag')
+    if name:
+        return osp.join(base, name)
+    stamp = time.strftime('%Y%m%d-%H%M%S')
+    out, i = osp.join(base, stamp), 1
+    while osp.exists(out):
+        out, i = osp.join(base, f'{stamp}-{i}'), i + 1
+    return out
+
+
+def drag_kwargs(args: argparse.Namespace) -> dict:
+    """The explicitly given flags as :func:`drag` keyword arguments."""
+    kw = {}
+    if args.config is not None:
+        kw['model_or_config'] = args.config
+    for key in ('checkpoint', 'device', 'cfg_options', 'seed', 'latent',
+                'truncation', 'mask', 'max_steps', 'video', 'fps',
+                'frame_interval') + OPTION_FLAGS:
+        if getattr(args, key) is not None:
+            kw[key] = getattr(args, key)
+    if args.random_weights:
+        kw['random_weights'] = True
+    if args.drag:
+        kw.update(parse_drag(args.drag))
+    kw['out_dir'] = args.out_dir or default_out_dir(args.name)
+    kw['overwrite'] = args.overwrite
+    kw['overlay'] = not args.no_overlay
+    kw['progress'] = not args.no_progress
+    return kw
+
+
+def summary(out) -> str:
+    """What happened and where the files are."""
+    rec = out.record
+    how = {'converged': 'converged', 'max_steps': 'reached --max-steps',
+           'stopped': 'stopped'}.get(rec['stop_reason'], rec['stop_reason'])
+    lines = [
+        f"{how} after {rec['run_steps']} steps (step {rec['steps']} in all): "
+        f"mean distance {rec['initial_mean_distance']:.2f} -> "
+        f"{rec['mean_distance']:.2f} px in {rec['run_seconds']:.1f} s",
+        f'outputs in {out.out_dir}/: ' + ' '.join(rec['files'].values())
+    ]
+    if not rec['converged']:
+        lines.append('continue with: python tools/drag.py --resume '
+                     f"{out.paths['session']}")
+    return '\n'.join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the tool; returns the exit code (errors: one line on stderr)."""
+    try:
+        args = build_parser().parse_args(argv)
+        check_args(args)
+        kw = drag_kwargs(args)
+        # heavy imports only once the command line is known to be sane
+        from mmagic_draggan.apis.drag import (drag, drag_kwargs_from_file,
+                                              merge_drag_kwargs, resume_drag)
+        from mmagic_draggan.utils.checkpoint import CheckpointError
+    except UsageError as e:
+        return _fail(e)
+    try:
+        if args.resume:
+            out = resume_drag(args.resume, **kw)
+        else:
+            if args.points_file:
+                kw = merge_drag_kwargs(
+                    drag_kwargs_from_file(args.points_file), kw)
+            kw.setdefault('model_or_config', None)
+            out = drag(**kw)
+    except (ValueError, FileNotFoundError, CheckpointError) as e:
+        return _fail(e)
+    except KeyboardInterrupt:
+        print('\ntools/drag.py: aborted by a second Ctrl-C; the outputs may '
+              'be incomplete', file=sys.stderr)
+        return EXIT_ABORTED
+    print(summary(out))
+    return EXIT_OK
+
+
+def _fail(err: Exception) -> int:
+    msg = ' '.join(str(err).split())  # one line
+    print(f'tools/drag.py: error: {msg}', file=sys.stderr)
+    return EXIT_USAGE
+
+
+if __name__ == '__main__':
+    sys.exit(main())
