@@ -12,5 +12,6 @@ install_aliases()  # must precede the first mmagic import
 from .version import __version__  # noqa: E402
 from . import models  # noqa: E402,F401
 from . import engine  # noqa: E402,F401
+from . import datasets, evaluation  # noqa: E402,F401
 
 __all__ = ['__version__']

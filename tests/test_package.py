@@ -62,3 +62,15 @@ def test_mmcv_ops_are_compiled():
     scores = torch.tensor([0.9, 0.8, 0.7])
     _, keep = nms(boxes, scores, iou_threshold=0.5)
     assert keep.tolist() == [0, 2]
+
+
+def test_mmagic_registry_locations_import():
+    """Every MMagic registry location imports (DATASETS/METRICS lookups
+    import mmagic.datasets / mmagic.evaluation), and MMagic's own metrics
+    resolve beside ours."""
+    import mmagic_draggan  # noqa: F401
+    import mmagic.datasets  # noqa: F401
+    import mmagic.evaluation  # noqa: F401
+    from mmagic.registry import METRICS
+    assert METRICS.get('PSNR') is not None
+    assert METRICS.get('DragDistance') is not None

@@ -1,0 +1,192 @@
+"""Write the result of every drag task of a Runner test loop to files."""
+import json
+import os
+import os.path as osp
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from mmengine.dist import collect_results, get_dist_info, is_main_process
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+
+from mmagic_draggan.registry import HOOKS
+
+
+def _save_png(image: np.ndarray, path: str) -> str:
+    from PIL import Image
+    Image.fromarray(np.ascontiguousarray(image)).save(path)
+    return path
+
+
+@HOOKS.register_module()
+class DragVisualizationHook(Hook):
+    """Save each task's images, trajectory and session JSON.
+
+    Per task ``<id>`` in ``out_dir``:
+
+    * ``<id>.png``: the final image; ``<id>_start.png``: the start image;
+    * ``<id>_mask.png``: the mask (white = may change), for masked tasks;
+    * ``<id>_latent.pt``: the final W+ latent, (1, L, C);
+    * ``<id>.gif``: the trajectory with handles and targets drawn (when
+      ``save_gif``; frames come from a ``TrajectoryRecorderHook`` that this
+      hook adds to the model's drag hooks for the test run);
+    * ``<id>.json``: the session record (schema of
+      :mod:`mmagic_draggan.apis.session_io`) plus ``id`` and the image names.
+
+    After the loop, the main process writes ``results_file``: the metrics
+    and one summary per task in dataset order, gathered from all processes.
+
+    In a distributed run MMEngine's ``DefaultSampler`` repeats the first
+    samples so that every process gets as many; the sample at position
+    ``i`` of process ``r`` (of ``W``) is a repeat when ``i * W + r`` is at
+    least the dataset length. Repeats write no files, so each task is
+    written once.
+
+    Args:
+        out_dir (str, optional): Output folder; relative paths are taken in
+            the Runner's work dir. Defaults to None (``<work_dir>/drags``).
+        save_start (bool): Write the start image. Defaults to True.
+        save_latent (bool): Write the final latent. Defaults to True.
+        save_mask (bool): Copy the mask. Defaults to True.
+        save_gif (bool): Write the trajectory GIF (costs a full render every
+            ``gif_interval`` steps). Defaults to False.
+        gif_interval (int): Steps between GIF frames. Defaults to 5.
+        gif_fps (int): GIF frame rate. Defaults to 10.
+        max_frames (int): Frame limit per task. Defaults to 200.
+        results_file (str): Summary file name in the work dir. Defaults to
+            ``'results.json'``.
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self,
+                 out_dir: Optional[str] = None,
+                 save_start: bool = True,
+                 save_latent: bool = True,
+                 save_mask: bool = True,
+                 save_gif: bool = False,
+                 gif_interval: int = 5,
+                 gif_fps: int = 10,
+                 max_frames: int = 200,
+                 results_file: str = 'results.json'):
+        if int(gif_interval) < 1:
+            raise ValueError(f'gif_interval must be >= 1; got {gif_interval}')
+        if int(gif_fps) < 1:
+            raise ValueError(f'gif_fps must be >= 1; got {gif_fps}')
+        self.out_dir = out_dir
+        self.save_start = save_start
+        self.save_latent = save_latent
+        self.save_mask = save_mask
+        self.save_gif = save_gif
+        self.gif_interval = int(gif_interval)
+        self.gif_fps = int(gif_fps)
+        self.max_frames = int(max_frames)
+        self.results_file = results_file
+        self._recorder_cfg: Optional[dict] = None
+
+    # ------------------------------------------------------------------
+    @staticmethod
+    def _model(runner):
+        model = runner.model
+        return model.module if is_model_wrapper(model) else model
+
+    def before_test_epoch(self, runner) -> None:
+        self._dir = osp.join(runner.work_dir, self.out_dir or 'drags')
+        os.makedirs(self._dir, exist_ok=True)
+        self._rank, self._world_size = get_dist_info()
+        self._size = len(runner.test_dataloader.dataset)
+        self._seen = 0
+        self._records: List[Dict[str, Any]] = []
+        if self.save_gif:
+            self._recorder_cfg = dict(
+                type='TrajectoryRecorderHook',
+                interval=self.gif_interval,
+                max_frames=self.max_frames)
+            self._model(runner).drag_hooks.append(self._recorder_cfg)
+
+    def after_test_iter(self,
+                        runner,
+                        batch_idx: int,
+                        data_batch: Any = None,
+                        outputs: Optional[Sequence[dict]] = None) -> None:
+        for out in outputs or []:
+            position = self._seen * self._world_size + self._rank
+            self._seen += 1
+            if position >= self._size:  # a repeat of the sampler's padding
+                self._records.append(dict(padding=True))
+                continue
+            self._records.append(self._write(out))
+
+    def after_test_epoch(self,
+                         runner,
+                         metrics: Optional[Dict[str, float]] = None) -> None:
+        if self._recorder_cfg is not None:
+            hooks = self._model(runner).drag_hooks
+            if self._recorder_cfg in hooks:
+                hooks.remove(self._recorder_cfg)
+            self._recorder_cfg = None
+        records = collect_results(self._records, self._size, device='cpu')
+        if is_main_process():
+            path = osp.join(runner.work_dir, self.results_file)
+            with open(path, 'w') as f:
+                json.dump(dict(metrics=metrics or {}, tasks=records), f,
+                          indent=2)
+            print_log(f'{len(records)} drag results in {self._dir}; '
+                      f'summary: {path}', logger='current')
+
+    # ------------------------------------------------------------------
+    def _write(self, out: Dict[str, Any]) -> Dict[str, Any]:
+        """Write one task's files; return its summary."""
+        tid = out['task_id']
+        names: Dict[str, Optional[str]] = dict(
+            image_file=f'{tid}.png', start_image_file=None, mask_file=None,
+            final_latent_file=None, gif_file=None)
+        _save_png(out['final_image'], osp.join(self._dir, f'{tid}.png'))
+        if self.save_start:
+            names['start_image_file'] = f'{tid}_start.png'
+            _save_png(out['start_image'],
+                      osp.join(self._dir, names['start_image_file']))
+        mask = out.get('mask')
+        if mask is not None and self.save_mask:
+            names['mask_file'] = f'{tid}_mask.png'
+            _save_png(np.asarray(mask, bool).astype(np.uint8) * 255,
+                      osp.join(self._dir, names['mask_file']))
+        if self.save_latent and out.get('final_latent') is not None:
+            names['final_latent_file'] = f'{tid}_latent.pt'
+            torch.save(out['final_latent'].detach().cpu(),
+                       osp.join(self._dir, names['final_latent_file']))
+        if self.save_gif and out.get('trajectory'):
+            names['gif_file'] = f'{tid}.gif'
+            self._write_gif(out['trajectory'], mask,
+                            osp.join(self._dir, names['gif_file']))
+        record = dict(out['record'])
+        record['final_latent_file'] = names['final_latent_file']
+        if names['mask_file']:
+            record['mask_file'] = names['mask_file']
+        record = dict(
+            id=tid, image_file=names['image_file'],
+            start_image_file=names['start_image_file'],
+            gif_file=names['gif_file'], **record)
+        with open(osp.join(self._dir, f'{tid}.json'), 'w') as f:
+            json.dump(record, f, indent=2)
+        return dict(
+            id=tid,
+            sample_idx=out['sample_idx'],
+            json_file=f'{tid}.json',
+            rank=self._rank,
+            **{k: out[k] for k in (
+                'seed', 'latent_file', 'handles', 'targets', 'final_handles',
+                'initial_distance', 'final_distance', 'steps', 'converged',
+                'stop_reason', 'seconds')})
+
+    def _write_gif(self, frames, mask, path: str) -> None:
+        from mmagic_draggan.utils.visualization import (draw_points,
+                                                        overlay_mask,
+                                                        write_video)
+        images = [
+            draw_points(overlay_mask(f.image, mask), f.handles, f.targets)
+            for f in frames
+        ]
+        write_video(images, path, fps=self.gif_fps)
