@@ -4,6 +4,7 @@
 #   bash run.sh demo [--config ...]   the Gradio demo on http://127.0.0.1:7860
 #   bash run.sh test [pytest args]    the test suite (installs chromium too)
 #   bash run.sh drag CONFIG ...       headless drag (tools/drag.py)
+#   bash run.sh batch CONFIG ...      batch drags via the Runner (tools/test.py)
 #   bash run.sh TOOL ...              any tools/TOOL.py (benchmark, test, ...)
 #   bash run.sh setup                 only the environment
 set -euo pipefail
@@ -16,6 +17,9 @@ case "$cmd" in
   test)
     bash tools/setup_env.sh --browser
     exec .venv/bin/python -m pytest tests "$@" ;;
+  batch)
+    bash tools/setup_env.sh
+    exec .venv/bin/python tools/test.py "$@" ;;
   demo)
     bash tools/setup_env.sh
     exec .venv/bin/python demo/gradio_draggan.py "$@" ;;

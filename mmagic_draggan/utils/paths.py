@@ -1,12 +1,13 @@
 """Where the repository's folders are, seen from the installed package."""
-import os.path as osp
+from pathlib import Path
 
 
-def repo_root() -> str:
-    """The repository root (parent of the ``mmagic_draggan`` package)."""
-    return osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+def repo_root() -> Path:
+    """The repository root (the folder that holds ``mmagic_draggan``)."""
+    return Path(__file__).resolve().parents[2]
 
 
-def config_dir() -> str:
-    """``configs/draggan`` of the repository."""
-    return osp.join(repo_root(), 'configs', 'draggan')
+def config_dir() -> Path:
+    """``<root>/configs/draggan``: the DragGAN configs (may be absent for a
+    wheel install)."""
+    return repo_root() / 'configs' / 'draggan'

@@ -21,6 +21,8 @@ from typing import Dict, List, Optional
 
 from mmengine.config import Config
 
+from .paths import config_dir, repo_root
+
 #: OpenXLab folder of MMagic's DragGAN checkpoints; URL = base + zoo name.
 DEFAULT_BASE_URL = ('https://download.openxlab.org.cn/models/qsun1/'
                     'DragGAN-StyleGAN2-checkpoint/weight//')
@@ -40,24 +42,6 @@ DATASETS: Dict[str, str] = {
     'StyleGAN2-car-official': 'LSUN Car (NVIDIA config-f)',
     'StyleGAN2-cat-official': 'LSUN Cat (NVIDIA config-f)',
 }
-
-
-def repo_root() -> Path:
-    """Return the repository root (the folder that holds ``mmagic_draggan``).
-
-    Returns:
-        Path: Absolute path of the repository root.
-    """
-    return Path(__file__).resolve().parents[2]
-
-
-def configs_dir() -> Path:
-    """Return the folder of the DragGAN configs (``<root>/configs/draggan``).
-
-    Returns:
-        Path: Absolute path; it may not exist for a wheel install.
-    """
-    return repo_root() / 'configs' / 'draggan'
 
 
 def base_url(override: Optional[str] = None) -> str:
@@ -130,7 +114,7 @@ def list_configs() -> List[dict]:
         ``style_channels``, ``num_mlps``, ``channel_multiplier``, ``lr``,
         ``name`` and ``path`` (the checkpoint; None for the tiny config).
     """
-    folder = configs_dir()
+    folder = config_dir()
     if not folder.is_dir():
         return []
     return [dict(e) for e in _read_configs(str(folder))]
