@@ -29,7 +29,7 @@ MMCV_SHA256=d387bcab66b467479b6660310e23746cfc79c6e57acf04094680adb499a5cd3f
 WANT_BROWSER=0
 [[ "${1:-}" == "--browser" ]] && WANT_BROWSER=1
 
-log() { echo "[setup_env] $*" >&2; }
+log() { echo "[setup_env $(date +%T)] $*" >&2; }
 
 install_browser() {
   if command -v chromium >/dev/null 2>&1; then return 0; fi
@@ -61,6 +61,7 @@ VPY="$VENV/bin/python"
 CACHE="${DRAGGAN_CACHE:-$("$VPY" -m pip cache dir 2>/dev/null || echo "$HOME/.cache/pip")/mmagic-draggan}"
 pip_install() { "$VPY" -m pip install --disable-pip-version-check -q "$@"; }
 
+log "installing build tools and torch"
 pip_install -r "$ROOT/requirements/build.txt"
 if [[ "${DRAGGAN_OWN_TORCH:-0}" == 1 ]]; then
   "$VPY" -c "import torch" 2>/dev/null || {
@@ -104,6 +105,7 @@ if ! "$VPY" -c "import mmcv, mmcv.ops" >/dev/null 2>&1 \
 fi
 
 # --- everything else, pinned ------------------------------------------------
+log "installing the pinned runtime (requirements/runtime.txt, tests.txt, mmagic)"
 pip_install -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
 pip_install --no-deps "mmagic==1.2.0"
 pip_install --no-deps --no-build-isolation -e "$ROOT"

@@ -45,12 +45,20 @@ def resize_source_index(dst: Tensor, in_size: int,
 
 
 class FeatureMap:
-    """Interface: the image-size feature map ``F`` of shape (C, H, W)."""
+    """Interface: the image-size feature map ``F`` of shape (C, H, W).
 
-    #: number of channels C
-    channels: int
-    #: image size (H, W)
-    size: Tuple[int, int]
+    Args:
+        feat (Tensor): Generator features, shape (1, C, h, w).
+        size (tuple[int, int]): Image size (H, W).
+    """
+
+    def __init__(self, feat: Tensor, size: Tuple[int, int]):
+        assert feat.ndim == 4 and feat.shape[0] == 1, feat.shape
+        self.feat = feat
+        #: image size (H, W)
+        self.size = (int(size[0]), int(size[1]))
+        #: number of channels C
+        self.channels = feat.shape[1]
 
     def window(self, rows: Tensor, cols: Tensor) -> Tensor:
         """``F[:, rows][:, :, cols]``: a (C, len(rows), len(cols)) block."""
@@ -100,10 +108,7 @@ class DenseFeatureMap(FeatureMap):
     """
 
     def __init__(self, feat: Tensor, size: Tuple[int, int]):
-        assert feat.ndim == 4 and feat.shape[0] == 1, feat.shape
-        self.feat = feat
-        self.size = (int(size[0]), int(size[1]))
-        self.channels = feat.shape[1]
+        super().__init__(feat, size)
         self._dense = F.interpolate(
             feat, size=self.size, mode='bilinear', align_corners=False)[0]
 
@@ -122,12 +127,6 @@ class LazyFeatureMap(FeatureMap):
         feat (Tensor): Generator features, shape (1, C, h, w).
         size (tuple[int, int]): Image size (H, W).
     """
-
-    def __init__(self, feat: Tensor, size: Tuple[int, int]):
-        assert feat.ndim == 4 and feat.shape[0] == 1, feat.shape
-        self.feat = feat
-        self.size = (int(size[0]), int(size[1]))
-        self.channels = feat.shape[1]
 
     def window(self, rows: Tensor, cols: Tensor) -> Tensor:
         f = self.feat[0]  # (C, h, w)
