@@ -142,7 +142,7 @@ def portable_path(path: Optional[PathLike]) -> Optional[str]:
     if path is None:
         return None
     full = osp.abspath(str(path))
-    root = repo_root()
+    root = str(repo_root())
     if full == root or full.startswith(root + os.sep):
         return osp.relpath(full, root).replace(os.sep, '/')
     return full

@@ -6,10 +6,9 @@ tensors are (row, col) and named ``*_rc``. Conversion happens only in
 :func:`xy_to_rc` / :func:`rc_to_xy`.
 """
 import copy
-import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -17,7 +16,6 @@ from torch import Tensor
 
 from mmagic_draggan.registry import HOOKS
 from .draggan import DragGAN, to_uint8_image
-from .feature_maps import FeatureMap
 
 PointsXY = Sequence[Sequence[float]]
 

@@ -1,6 +1,7 @@
 """The ``DragGAN`` editor model."""
 import math
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import (TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 import torch
@@ -10,6 +11,9 @@ from torch import Tensor, nn
 from mmagic_draggan.registry import MODELS
 from .feature_maps import FeatureMap, build_feature_map
 from .stylegan2_synthesis import num_blocks, synthesize
+
+if TYPE_CHECKING:
+    from .drag_session import DragSession
 
 ModelType = Union[dict, nn.Module]
 
