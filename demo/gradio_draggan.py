@@ -31,7 +31,9 @@ import gradio as gr  # noqa: E402
 
 from mmagic_draggan.demo import (DemoHandlers, ModelCache,  # noqa: E402
                                  Refresh, View)
-from mmagic_draggan.utils.zoo import list_configs  # noqa: E402
+from mmagic_draggan.utils.checkpoint import CheckpointError  # noqa: E402
+from mmagic_draggan.utils.zoo import (find_zoo_entry, list_configs,  # noqa: E402
+                                      list_zoo)
 
 INTRO = """# DragGAN: drag points on a generated image
 Click a **handle** (red) on the image, then its **target** (blue); add as many
@@ -48,6 +50,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='config to open with (default: the first '
                         'configs/draggan config whose checkpoint is '
                         'downloaded, else the lions one)')
+    parser.add_argument('--checkpoint', default=None,
+                        help='checkpoint to open with: a zoo name (e.g. '
+                        'StyleGAN2-FFHQ; picks its config) or a file path '
+                        '(for --config, default the lions config)')
     parser.add_argument('--checkpoint-dir', default='checkpoints',
                         help='where checkpoints are found and downloaded '
                         '(relative: to the working dir if it exists there, '
@@ -280,6 +286,36 @@ def build_demo(handlers: DemoHandlers, choices, config: str,
     return demo
 
 
+def apply_checkpoint_arg(cache: ModelCache, checkpoint: Optional[str],
+                         config: Optional[str]) -> Optional[str]:
+    """Handle ``--checkpoint``: a zoo name picks its config (the file comes
+    from the checkpoint folder; the page offers the download when it is
+    missing); a file is used for ``config`` (default: the lions config).
+
+    Returns:
+        str | None: The config to open with (None: no preference).
+
+    Raises:
+        ValueError: Neither an existing file nor a zoo name.
+    """
+    if config is not None:
+        config = osp.abspath(config)
+    if not checkpoint:
+        return config
+    if osp.isfile(checkpoint):
+        config = config or osp.join(
+            ROOT, 'configs', 'draggan',
+            'draggan_stylegan2_lions-512x512.py')
+        cache.set_checkpoint(config, checkpoint)
+        return config
+    entry = find_zoo_entry(checkpoint)
+    if entry is None:
+        names = ', '.join(e['name'] for e in list_zoo())
+        raise ValueError(f'--checkpoint {checkpoint!r} is neither a file nor '
+                         f'a zoo name ({names})')
+    return config or osp.join(ROOT, entry['config'])
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO,
@@ -290,13 +326,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     except (ValueError, RuntimeError) as err:
         sys.exit(f'gradio_draggan: {err}')
     cache = ModelCache(device, args.checkpoint_dir)
-    choices = model_choices(cache, args.config)
-    if args.config is not None:
-        if not osp.isfile(args.config):
-            sys.exit(f'gradio_draggan: config {args.config!r} not found; '
-                     f'the shipped configs are in {ROOT}/configs/draggan')
-        config = osp.abspath(args.config)
-    else:
+    if args.config is not None and not osp.isfile(args.config):
+        sys.exit(f'gradio_draggan: config {args.config!r} not found; '
+                 f'the shipped configs are in {ROOT}/configs/draggan')
+    try:
+        config = apply_checkpoint_arg(cache, args.checkpoint, args.config)
+    except (ValueError, CheckpointError) as err:
+        sys.exit(f'gradio_draggan: {err}')
+    choices = model_choices(cache, config or args.config)
+    if config is None:
         config = default_config(cache, choices)
     handlers = DemoHandlers(cache, config, random_weights=args.random_weights,
                             default_seed=args.seed)

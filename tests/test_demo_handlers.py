@@ -525,3 +525,31 @@ def test_page_opens_without_a_downloaded_checkpoint(tmp_path):
         assert 'No model' in h.save(st)[0].status
     finally:
         st.close()
+
+
+def test_demo_checkpoint_argument(tmp_path, tiny_config, tiny_model):
+    """--checkpoint: a zoo name picks its config; a file is used for the
+    given config and loads; anything else is refused with the zoo names."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'gradio_draggan_entry',
+        osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'demo',
+                 'gradio_draggan.py'))
+    entry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entry)
+    cache = ModelCache('cpu', str(tmp_path))
+    cfg = entry.apply_checkpoint_arg(cache, 'stylegan2-ffhq', None)
+    assert cfg.endswith('draggan_stylegan2_face-512x512.py')
+    assert cache.status(cfg).needs_download  # offered for download
+    ckpt = tmp_path / 'mine.pth'
+    torch.save({'state_dict': {f'generator_ema.{k}': v for k, v in
+                               tiny_model.generator.state_dict().items()}},
+               str(ckpt))
+    cfg = entry.apply_checkpoint_arg(cache, str(ckpt), tiny_config)
+    status = cache.status(cfg)
+    assert status.exists and status.path == str(ckpt)
+    model = cache.get(cfg)
+    torch.testing.assert_close(model.generator.state_dict(),
+                               tiny_model.generator.state_dict())
+    with pytest.raises(ValueError, match='neither a file nor a zoo name'):
+        entry.apply_checkpoint_arg(cache, 'no-such-model', None)

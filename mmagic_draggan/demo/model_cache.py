@@ -5,9 +5,10 @@ every session keeps its own latent, optimiser and points in a
 :class:`~mmagic_draggan.models.DragSession`, and the generator's weights have
 ``requires_grad=False``, so several sessions may step on one model at once.
 """
+import os.path as osp
 import threading
 from collections import OrderedDict
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 
@@ -37,9 +38,27 @@ class ModelCache:
         self.max_models = max(1, int(max_models))
         self._models: 'OrderedDict[ModelKey, object]' = OrderedDict()
         self._lock = threading.Lock()
+        #: config (real path) -> checkpoint file given with ``--checkpoint``
+        self._overrides: Dict[str, str] = {}
+
+    def set_checkpoint(self, config: str, path: str) -> None:
+        """Use ``path`` for ``config`` instead of the file in the checkpoint
+        folder (the demo's ``--checkpoint PATH``).
+
+        Raises:
+            CheckpointError: ``path`` is not a file.
+        """
+        if not osp.isfile(path):
+            raise CheckpointError(f'checkpoint file {path!r} does not exist')
+        self._overrides[osp.realpath(config)] = osp.abspath(path)
 
     def status(self, config: str) -> CheckpointStatus:
-        """The checkpoint status of ``config`` in this cache's folder."""
+        """The checkpoint status of ``config`` in this cache's folder (or
+        the file set with :meth:`set_checkpoint`)."""
+        path = self._overrides.get(osp.realpath(config))
+        if path is not None:
+            return CheckpointStatus(config, osp.basename(path), path,
+                                    osp.isfile(path), None)
         return checkpoint_status(config, self.checkpoint_dir)
 
     def key(self, config: str, random_weights: bool = False) -> ModelKey:
