@@ -159,3 +159,16 @@ def test_early_stop_and_trajectory_hooks(tiny_model):
     from mmagic.registry import HOOKS
     built = HOOKS.build(dict(type='EarlyStopHook', patience=3))
     assert built.patience == 3
+
+
+def test_trajectory_recorder_thins_out_long_drags(tiny_model):
+    from mmagic_draggan.engine.hooks import TrajectoryRecorderHook
+    rec = TrajectoryRecorderHook(max_frames=4)
+    s = tiny_model.new_session(seed=7, hooks=[rec], stop_distance=0.)
+    s.set_points([HANDLE], [TARGET])
+    s.run(max_steps=13)
+    steps = [f.step for f in rec.frames]
+    # thinned to every 4th step over the whole run, plus the final image
+    assert steps == [1, 5, 9, 13, 13], steps
+    assert len(rec.frames) <= rec.max_frames + 1
+    assert rec.interval == 4

@@ -236,7 +236,7 @@ class DragGAN(BaseModel):
             return build_feature_map(out['feats'], size, dense=True), \
                 out['fake_img']
         feat, img = synthesize(self.generator, ws, self.feat_idx,
-                               return_image=return_image)
+                               return_image=return_image, image_grad=False)
         return build_feature_map(feat, size, dense=False), img
 
     @torch.no_grad()

@@ -12,6 +12,7 @@ stored ``injected_noise_*`` buffers (never re-sampled).
 """
 from typing import Optional, Tuple
 
+import torch
 from torch import Tensor, nn
 
 
@@ -23,7 +24,8 @@ def num_blocks(generator: nn.Module) -> int:
 def synthesize(generator: nn.Module,
                ws: Tensor,
                feat_idx: int,
-               return_image: bool = True) -> Tuple[Tensor, Optional[Tensor]]:
+               return_image: bool = True,
+               image_grad: bool = True) -> Tuple[Tensor, Optional[Tensor]]:
     """Run the synthesis network on W+ latents.
 
     Args:
@@ -32,6 +34,10 @@ def synthesize(generator: nn.Module,
         feat_idx (int): Synthesis block whose output is returned.
         return_image (bool): Also finish the synthesis and return the image.
             When False the walk stops after block ``feat_idx``.
+        image_grad (bool): Whether the image keeps its autograd graph. With
+            False, the layers after block ``feat_idx`` run under
+            ``torch.no_grad()`` (the image is only shown, the features are
+            what gets optimised), which saves their activations.
 
     Returns:
         tuple[Tensor, Tensor | None]: Features of block ``feat_idx``, shape
@@ -56,17 +62,48 @@ def synthesize(generator: nn.Module,
     for b, to_rgb in enumerate(generator.to_rgbs, start=1):
         if feat is not None and not return_image:
             break
-        out = generator.convs[2 * b - 2](
-            out, ws[:, 2 * b - 1], noise=noise[2 * b - 1])
-        out = generator.convs[2 * b - 1](
-            out, ws[:, 2 * b], noise=noise[2 * b])
+        if b == feat_idx + 1 and not image_grad:
+            # everything past the feature block only renders the image
+            with torch.no_grad():
+                rest = synthesize_rest(generator, ws.detach(), out.detach(),
+                                       skip.detach(), noise, b)
+            return feat, rest
+        out = _block(generator, ws, out, noise, b)
         if b == feat_idx:
             feat = out
         if return_image:
             skip = to_rgb(out, ws[:, 2 * b + 1], skip)
     if not return_image:
         return feat, None
+    return feat, _finish_image(generator, skip)
+
+
+def _block(generator: nn.Module, ws: Tensor, out: Tensor, noise: list,
+           b: int) -> Tensor:
+    """Block ``b >= 1``: the up-sampling conv (row 2b - 1), then the conv
+    (row 2b)."""
+    out = generator.convs[2 * b - 2](
+        out, ws[:, 2 * b - 1], noise=noise[2 * b - 1])
+    return generator.convs[2 * b - 1](out, ws[:, 2 * b], noise=noise[2 * b])
+
+
+def _finish_image(generator: nn.Module, skip: Tensor) -> Tensor:
     img = skip.float()
-    if generator.bgr2rgb:
-        img = img.flip(1)
-    return feat, img
+    return img.flip(1) if generator.bgr2rgb else img
+
+
+def synthesize_rest(generator: nn.Module, ws: Tensor, out: Tensor,
+                    skip: Tensor, noise: list, first_block: int) -> Tensor:
+    """Finish the synthesis from block ``first_block`` on.
+
+    Args:
+        out (Tensor): Output of block ``first_block - 1``.
+        skip (Tensor): The RGB skip image accumulated up to that block.
+
+    Returns:
+        Tensor: The image (N, 3, H, W) in [-1, 1].
+    """
+    for b in range(first_block, len(generator.to_rgbs) + 1):
+        out = _block(generator, ws, out, noise, b)
+        skip = generator.to_rgbs[b - 1](out, ws[:, 2 * b + 1], skip)
+    return _finish_image(generator, skip)
