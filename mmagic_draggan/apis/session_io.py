@@ -44,7 +44,7 @@ def session_hyper_parameters(session) -> Dict[str, Any]:
         lambda_mask=session.motion_loss.lambda_mask,
         r2=session.tracker.radius(H),
         metric=session.tracker.metric,
-        truncation=getattr(session, 'truncation', model.truncation),
+        truncation=session.truncation,
         feat_idx=model.feat_idx,
         image_size=H)
 

@@ -57,25 +57,18 @@ def synthesize(generator: nn.Module,
     ]
     out = generator.constant_input(ws)
     out = generator.conv1(out, ws[:, 0], noise=noise[0])
-    feat = out if feat_idx == 0 else None
     skip = generator.to_rgb1(out, ws[:, 1]) if return_image else None
-    for b, to_rgb in enumerate(generator.to_rgbs, start=1):
-        if feat is not None and not return_image:
-            break
-        if b == feat_idx + 1 and not image_grad:
-            # everything past the feature block only renders the image
-            with torch.no_grad():
-                rest = synthesize_rest(generator, ws.detach(), out.detach(),
-                                       skip.detach(), noise, b)
-            return feat, rest
+    for b in range(1, feat_idx + 1):
         out = _block(generator, ws, out, noise, b)
-        if b == feat_idx:
-            feat = out
         if return_image:
-            skip = to_rgb(out, ws[:, 2 * b + 1], skip)
+            skip = generator.to_rgbs[b - 1](out, ws[:, 2 * b + 1], skip)
+    feat = out
     if not return_image:
         return feat, None
-    return feat, _finish_image(generator, skip)
+    # the layers past the feature block only render the image
+    with torch.set_grad_enabled(image_grad and torch.is_grad_enabled()):
+        img = synthesize_rest(generator, ws, out, skip, noise, feat_idx + 1)
+    return feat, img
 
 
 def _block(generator: nn.Module, ws: Tensor, out: Tensor, noise: list,
