@@ -339,16 +339,21 @@ def _check_mask_header(path: str, where: str,
 def read_mask(path: str,
               where: str = 'mask',
               image_size: Optional[int] = None) -> np.ndarray:
-    """Read a mask image: white (> 127 in grey) = may change.
+    """Read a mask image by the CLI's and demo's rule
+    (:func:`mmagic_draggan.apis.drag_io.load_mask_file`: white / nonzero =
+    may change, an all-black mask is refused).
 
     Returns:
         np.ndarray: (H, W) bool.
+
+    Raises:
+        TaskError: The reader's message, prefixed with the task.
     """
-    from PIL import Image
-    _check_mask_header(path, where, image_size)
-    with Image.open(path) as im:
-        grey = np.asarray(im.convert('L'))
-    return grey > 127
+    from mmagic_draggan.apis.drag_io import load_mask_file
+    try:
+        return load_mask_file(path, image_size)
+    except ValueError as e:
+        raise TaskError(f'{where}: "mask_file" {e}') from None
 
 
 def read_latent(path: str, where: str = 'latent') -> Tensor:
