@@ -32,8 +32,8 @@ import gradio as gr  # noqa: E402
 from mmagic_draggan.demo import (DemoHandlers, ModelCache,  # noqa: E402
                                  Refresh, View)
 from mmagic_draggan.utils.checkpoint import CheckpointError  # noqa: E402
-from mmagic_draggan.utils.zoo import (find_zoo_entry, list_configs,  # noqa: E402
-                                      list_zoo)
+from mmagic_draggan.utils.weights import resolve_weights  # noqa: E402
+from mmagic_draggan.utils.zoo import find_zoo_entry, list_configs  # noqa: E402
 
 INTRO = """# DragGAN: drag points on a generated image
 Click a **handle** (red) on the image, then its **target** (blue); add as many
@@ -52,8 +52,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'downloaded, else the lions one)')
     parser.add_argument('--checkpoint', default=None,
                         help='checkpoint to open with: a zoo name (e.g. '
-                        'StyleGAN2-FFHQ; picks its config) or a file path '
-                        '(for --config, default the lions config)')
+                        'StyleGAN2-FFHQ; picks its config), a file path or '
+                        'none/random (for --config, default the lions '
+                        'config)')
     parser.add_argument('--checkpoint-dir', default='checkpoints',
                         help='where checkpoints are found and downloaded '
                         '(relative: to the working dir if it exists there, '
@@ -192,8 +193,8 @@ def build_demo(handlers: DemoHandlers, choices, config: str,
                                     interactive=False,
                                     elem_id='draggan-files')
                     upload = gr.File(
-                        label='Load a session: its JSON, with its '
-                        'draggan_start_latent.pt (and draggan_mask.png)',
+                        label='Load a session: its session.json, with its '
+                        'start_latent.pt (and mask.png)',
                         file_count='multiple',
                         file_types=['.json', '.pt', '.png'], type='filepath',
                         elem_id='draggan-upload')
@@ -288,32 +289,31 @@ def build_demo(handlers: DemoHandlers, choices, config: str,
 
 def apply_checkpoint_arg(cache: ModelCache, checkpoint: Optional[str],
                          config: Optional[str]) -> Optional[str]:
-    """Handle ``--checkpoint``: a zoo name picks its config (the file comes
-    from the checkpoint folder; the page offers the download when it is
-    missing); a file is used for ``config`` (default: the lions config).
+    """Handle ``--checkpoint``, as
+    :func:`~mmagic_draggan.utils.weights.resolve_weights` reads it: a zoo
+    name picks its config (the file comes from the checkpoint folder; the
+    page offers the download when it is missing); a file, or ``none`` /
+    ``random``, is used for ``config`` (default: the lions config).
 
     Returns:
         str | None: The config to open with (None: no preference).
 
     Raises:
-        ValueError: Neither an existing file nor a zoo name.
+        CheckpointError: Neither an existing file nor a zoo name, or a zoo
+            checkpoint that does not fit ``config``.
     """
     if config is not None:
         config = osp.abspath(config)
     if not checkpoint:
         return config
-    if osp.isfile(checkpoint):
-        config = config or osp.join(
-            ROOT, 'configs', 'draggan',
-            'draggan_stylegan2_lions-512x512.py')
-        cache.set_checkpoint(config, checkpoint)
-        return config
-    entry = find_zoo_entry(checkpoint)
-    if entry is None:
-        names = ', '.join(e['name'] for e in list_zoo())
-        raise ValueError(f'--checkpoint {checkpoint!r} is neither a file nor '
-                         f'a zoo name ({names})')
-    return config or osp.join(ROOT, entry['config'])
+    spec = resolve_weights(checkpoint, config,
+                           checkpoint_dir=cache.checkpoint_dir)
+    if config is None:
+        entry = find_zoo_entry(spec.name) if spec.source == 'zoo' else None
+        config = osp.join(ROOT, entry['config']) if entry else osp.join(
+            ROOT, 'configs', 'draggan', 'draggan_stylegan2_lions-512x512.py')
+    cache.set_checkpoint(config, checkpoint)
+    return config
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -52,7 +52,7 @@ def test_jsonl_and_json_files_load(tmp_path):
     assert b.latent.shape == (1, 10, 64)
     assert b.mask_file == str(tmp_path / 'm.png')
     assert c.task_id == 'task-00002' and c.truncation == 0.5
-    assert c.latent.shape == (10, 64) and c.sample_idx == 2
+    assert c.latent.shape == (1, 10, 64) and c.sample_idx == 2  # (L, C) read as W+
     # a JSON list and {"tasks": [...]} give the same tasks
     (tmp_path / 'l.json').write_text(json.dumps(tasks))
     (tmp_path / 'o.json').write_text(json.dumps(dict(tasks=tasks)))
@@ -68,17 +68,18 @@ def test_jsonl_and_json_files_load(tmp_path):
     (dict(GOOD, latent_file='w.pt'), 'exactly one of "seed"'),
     (dict(GOOD, seed=-3), '"seed" must be an integer'),
     (dict(GOOD, seed=1.5), '"seed" must be an integer'),
-    (dict(GOOD, handles=[[70, 3]]), r'"handles" \[\[70.0, 3.0\]\] lie '
+    (dict(GOOD, handles=[[70, 3]]), r'handles \[\[70.0, 3.0\]\] lie '
      'outside the 64x64 image'),
     (dict(GOOD, targets=[[3, 3], [4, 4]]), '1 handles but 2 targets'),
-    (dict(GOOD, handles=[]), 'non-empty list'),
-    (dict(GOOD, handles=[[1, 'x']]), r'\[\[x, y\], ...\] with numbers'),
+    (dict(GOOD, handles=[]), '0 handles but 1 targets'),
+    (dict(GOOD, handles=[], targets=[]), 'no points'),
+    (dict(GOOD, handles=[[1, 'x']]), r'\[x, y\] pixel pairs \(numbers\)'),
     (dict(GOOD, targets=[[1, float('nan')]]), 'NaN or inf'),
     (dict(GOOD, mask_file='nope.png'), '"mask_file" file .* does not exist'),
-    (dict(GOOD, lr='fast'), '"lr" must be a number'),
-    (dict(GOOD, max_steps=2.5), '"max_steps" must be an integer'),
+    (dict(GOOD, lr='fast'), '"lr": lr must be a number'),
+    (dict(GOOD, max_steps=2.5), '"max_steps": max_steps must be a whole'),
     (dict(GOOD, id='a/b'), 'names the output files'),
-    (dict(GOOD, truncation='x'), '"truncation" must be a number'),
+    (dict(GOOD, truncation='x'), '"truncation" must be a finite number'),
     ([1, 2], 'must be a JSON object'),
 ])
 def test_bad_tasks_name_line_task_and_field(tmp_path, task, match):
@@ -107,13 +108,14 @@ def test_file_level_errors(tmp_path):
 def test_mask_size_and_latent_contents_are_checked(tmp_path):
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / 's.png')
     path = write_jsonl(tmp_path / 't.jsonl', [dict(GOOD, mask_file='s.png')])
-    with pytest.raises(TaskError, match='is 32x32; it must be 64x64'):
+    with pytest.raises(TaskError, match=r'is 32x32 \(HxW\) but the image is '
+                       '64x64'):
         build(path)
     assert len(build(path, image_size=None)) == 1  # unchecked without size
     torch.save({'other': torch.zeros(3)}, tmp_path / 'd.pt')
     task = dict(latent_file='d.pt', handles=[[1, 1]], targets=[[2, 2]])
     ds = build(write_jsonl(tmp_path / 'l.jsonl', [task]))
-    with pytest.raises(TaskError, match='without a "latent"'):
+    with pytest.raises(TaskError, match='dict without a latent / w / ws'):
         ds[0]
 
 
@@ -122,12 +124,18 @@ def test_model_checks_name_the_task(tiny_model, tmp_path):
     torch.save(torch.zeros(1, 3, 64), tmp_path / 'w.pt')
     tasks = [GOOD, dict(id='bad-lr', seed=0, handles=[[1, 1]],
                         targets=[[5, 5]], lr=-1.0)]
-    with pytest.raises(TaskError, match="task 'bad-lr': lr must be"):
-        check_tasks(tiny_model, build(write_jsonl(tmp_path / 'a.jsonl',
+    # option values are checked when the dataset is built (no model yet)
+    with pytest.raises(TaskError,
+                       match="task 'bad-lr'\\): \"lr\": lr must be > 0"):
+        build(write_jsonl(tmp_path / 'a.jsonl', tasks))
+    # what needs the model (rows of the latent) is checked before any drag
+    tasks = [dict(GOOD, id='rows', num_opt_latents=99)]
+    with pytest.raises(TaskError, match="task 'rows': num_opt_latents"):
+        check_tasks(tiny_model, build(write_jsonl(tmp_path / 'c.jsonl',
                                                   tasks)))
     tasks = [dict(id='short', latent_file='w.pt', handles=[[1, 1]],
                   targets=[[5, 5]])]
-    with pytest.raises(TaskError, match="task 'short': latent must have"):
+    with pytest.raises(TaskError, match="task 'short': latent has shape"):
         check_tasks(tiny_model, build(write_jsonl(tmp_path / 'b.jsonl',
                                                   tasks)))
 

@@ -84,11 +84,14 @@ def test_run_tasks_and_hook_skip_padding(tiny_model, tmp_path, monkeypatch):
     from mmagic_draggan.engine.hooks import drag_visualization_hook as dvh
     mask = np.zeros((64, 64), bool)
     mask[:, 16:48] = True
-    from mmagic_draggan.datasets import DragTask
-    task1 = DragTask.from_dict(dict(TASKS[0], max_steps=2), image_size=64)
+    from mmagic_draggan.datasets import task_from_dict
+    task1 = task_from_dict(dict(TASKS[0], max_steps=2), image_size=64)
     task1.mask = mask
+    task2 = task_from_dict(TASKS[1], image_size=64, index=1)
+    with pytest.raises(TypeError, match='DragTask'):  # raw dicts: apis
+        tiny_model.predict([TASKS[1]])
     with torch.no_grad():  # as in the Runner's test loop
-        outs = tiny_model.predict([task1, TASKS[1]])
+        outs = tiny_model.predict([task1, task2])
     a, b = outs
     assert a['task_id'] == 't1' and a['steps'] == 2 and not a['converged']
     assert a['initial_distance'] == 8. and a['record']['steps'] == 2
@@ -115,16 +118,18 @@ def test_run_tasks_and_hook_skip_padding(tiny_model, tmp_path, monkeypatch):
                                      interval=1, max_frames=200)]
     hook.after_test_iter(runner, 0, None, [a])  # position 1: task t1
     hook.after_test_iter(runner, 1, None, [b])  # position 3 >= 3: repeat
-    files = sorted(p.name for p in (tmp_path / 'drags').iterdir())
-    assert files == ['t1.json', 't1.png', 't1_latent.pt', 't1_mask.png',
-                     't1_start.png']  # no GIF: a has no trajectory
-    record = json.loads((tmp_path / 'drags' / 't1.json').read_text())
+    assert sorted(p.name for p in (tmp_path / 'drags').iterdir()) == ['t1']
+    bundle = tmp_path / 'drags' / 't1'  # the CLI's and demo's bundle
+    files = sorted(p.name for p in bundle.iterdir())
+    assert files == ['curves.png', 'latent.pt', 'mask.png', 'result.png',
+                     'session.json', 'start.png']  # no GIF: no trajectory
+    record = json.loads((bundle / 'session.json').read_text())
     assert record['format'] == 'mmagic-draggan/session'
-    assert record['mask_file'] == 't1_mask.png' and record['steps'] == 2
-    from mmagic_draggan.apis.session_io import load_session
-    loaded = load_session(str(tmp_path / 'drags' / 't1.json'))
-    assert loaded['final_latent_file'] == str(tmp_path / 'drags' /
-                                              't1_latent.pt')
+    assert record['version'] == 2 and record['id'] == 't1'
+    assert record['mask_file'] == 'mask.png' and record['steps'] == 2
+    from mmagic_draggan.fileio import read_session
+    loaded = read_session(str(bundle / 'session.json'))
+    assert loaded.final_latent_file == str(bundle / 'latent.pt')
     hook._size = 2  # single process keeps all: records of both come back
     hook.after_test_epoch(runner, {'drag/steps': 2.0})
     assert model.drag_hooks == []
@@ -139,7 +144,8 @@ def test_gif_frames_come_from_the_recorder(tiny_model, tmp_path):
     tiny_model.drag_hooks.append(dict(type='TrajectoryRecorderHook',
                                       interval=1))
     try:
-        out, = tiny_model.predict([dict(TASKS[0], max_steps=2)])
+        from mmagic_draggan.apis import run_tasks
+        out, = run_tasks(tiny_model, [dict(TASKS[0], max_steps=2)])
     finally:
         tiny_model.drag_hooks.pop()
     # the image each step tracked on, then the final image
@@ -151,5 +157,11 @@ def test_gif_frames_come_from_the_recorder(tiny_model, tmp_path):
     hook.before_test_epoch(runner)
     hook.after_test_iter(runner, 0, None, [out])
     from PIL import Image
-    with Image.open(tmp_path / 'drags' / 't1.gif') as gif:
-        assert gif.n_frames == 3 and gif.size == (64, 64)
+    with Image.open(tmp_path / 'drags' / 't1' / 'trajectory.gif') as gif:
+        # the 3 frames (the bundle writer holds the last one half a second)
+        assert gif.n_frames in (3, 3 + 10 // 2) and gif.size == (64, 64)
+        durations = []
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            durations.append(gif.info['duration'])
+    assert sum(durations) == pytest.approx((3 + 10 // 2) * 100, abs=20)

@@ -1,5 +1,6 @@
-"""load_generator_checkpoint / resolve_checkpoint on tiny checkpoints written
-here in every MMagic layout, plus the files that must be refused."""
+"""load_generator_checkpoint on tiny checkpoints written here in every
+MMagic layout, plus the files that must be refused (the resolver of names
+and paths is tested in test_weights.py)."""
 import os
 import pickle
 from pathlib import Path
@@ -8,11 +9,9 @@ import pytest
 import torch
 from ckpt_helpers import assert_same_state, make_generator, state
 
-from mmagic_draggan.utils import checkpoint as ckpt_mod
 from mmagic_draggan.utils.checkpoint import (W_AVG_SAMPLES, W_AVG_SEED,
                                              CheckpointError, compute_mean_w,
-                                             load_generator_checkpoint,
-                                             resolve_checkpoint)
+                                             load_generator_checkpoint)
 from mmagic_draggan.utils.generator_arch import (infer_arch, suggest_configs)
 
 PREFIXES = ['', 'generator.', 'generator_ema.', 'generator_ema.module.']
@@ -323,55 +322,3 @@ def test_missing_file_names_download_command(tmp_path):
 
 
 # ------------------------------------------------------------ resolve ----
-def _cfg(path, name='StyleGAN2-FFHQ', out_size=512):
-    return dict(
-        checkpoint=dict(name=name, path=path),
-        model=dict(generator=dict(out_size=out_size)))
-
-
-@pytest.fixture
-def fake_root(tmp_path, monkeypatch):
-    """Resolve relative checkpoint paths against an empty fake repo root."""
-    monkeypatch.setattr(ckpt_mod, 'repo_root', lambda: tmp_path)
-    return tmp_path
-
-
-def test_resolve_tiny_config_has_none():
-    assert resolve_checkpoint(None, TINY_PATH) is None
-
-
-def test_resolve_default_missing_names_command(fake_root):
-    cfg = _cfg('checkpoints/stylegan2_face_512_pytorch_mmagic.pth')
-    with pytest.raises(CheckpointError) as err:
-        resolve_checkpoint(None, cfg)
-    assert 'bash run.sh download_checkpoint StyleGAN2-FFHQ' in str(err.value)
-    target = fake_root / 'checkpoints/stylegan2_face_512_pytorch_mmagic.pth'
-    target.parent.mkdir()
-    target.write_bytes(b'x')
-    assert resolve_checkpoint(None, cfg) == str(target)
-
-
-def test_resolve_zoo_name_case_insensitive(fake_root):
-    cfg = _cfg(None, None)
-    with pytest.raises(
-            CheckpointError, match='download_checkpoint StyleGAN2-FFHQ'):
-        resolve_checkpoint('stylegan2-ffhq', cfg)
-    target = fake_root / 'checkpoints/stylegan2_face_512_pytorch_mmagic.pth'
-    target.parent.mkdir()
-    target.write_bytes(b'x')
-    assert resolve_checkpoint('STYLEGAN2-ffhq', cfg) == str(target)
-
-
-def test_resolve_zoo_name_of_other_resolution(fake_root):
-    with pytest.raises(CheckpointError) as err:
-        resolve_checkpoint('StyleGAN2-lsun-horses', _cfg(None, None))
-    assert '256x256' in str(err.value)
-    assert 'draggan_stylegan2_horse-256x256.py' in str(err.value)
-
-
-def test_resolve_path_and_unknown(tmp_path):
-    f = tmp_path / 'mine.pth'
-    f.write_bytes(b'x')
-    assert resolve_checkpoint(str(f), TINY_PATH) == str(f)
-    with pytest.raises(CheckpointError, match='StyleGAN2-Lions-internet'):
-        resolve_checkpoint('no-such-model', TINY_PATH)

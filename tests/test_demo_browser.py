@@ -177,14 +177,21 @@ class DemoPage:
         return np.asarray(Image.open(io.BytesIO(body)).convert('RGB'))
 
     def click_image(self, x: float, y: float) -> None:
-        """Click display pixel (x, y) of the 512 px image."""
+        """Click display pixel (x, y) of the 512 px image (once it is
+        loaded and laid out at full size: a click on a placeholder would
+        land at pixel (0, 0))."""
+        self.page.wait_for_function(
+            '() => { const i = document.querySelector("#draggan-image img");'
+            ' return !!i && i.complete && i.naturalWidth === 512 &&'
+            ' i.getBoundingClientRect().width >= 256; }')
         box = self.image.bounding_box()
         self.image.click(position={'x': x * box['width'] / 512,
                                    'y': y * box['height'] / 512})
 
     def add_point(self, handle, target) -> None:
         self.click_image(*handle)
-        self.wait_status('now click its target')
+        hx, hy = handle[0] // 8, handle[1] // 8  # display 8x: model pixels
+        self.wait_status(rf'Handle at \({hx}, {hy}\): now click its target')
         self.click_image(*target)
         self.wait_status(r'Point \d+:')
 
@@ -340,15 +347,23 @@ def test_save_load_and_missing_checkpoint(demo_url, browser, tmp_path):
         page.get_by_text('Save / load', exact=True).click()
         page.click('#draggan-save')
         d.wait_status('Saved')
+        # the file list may render a moment after the status line
+        page.wait_for_function(
+            'n => document.querySelectorAll("#draggan-files a").length >= n',
+            arg=5)
         links = {osp.basename(a.get_attribute('href')): a.get_attribute('href')
                  for a in page.locator('#draggan-files a').all()}
-        assert {'draggan_result.png', 'draggan_session.json',
-                'draggan_start_latent.pt'} <= set(links), links
-        record = json.loads(
-            page.request.get(links['draggan_session.json']).body())
+        # the CLI's bundle layout (fileio.bundle.FILE_NAMES); no drag yet,
+        # so no trajectory and no curves
+        assert {'result.png', 'session.json', 'start.png', 'start_latent.pt',
+                'latent.pt'} == set(links), links
+        assert 'No trajectory yet' in d.status()
+        record = json.loads(page.request.get(links['session.json']).body())
         assert record['format'] == 'mmagic-draggan/session'
+        assert record['version'] == 2
         assert record['handles'] == [[20., 32.]]
-        saved = tmp_path / 'draggan_session.json'
+        assert record['latent_file'] == 'start_latent.pt'
+        saved = tmp_path / 'session.json'
         saved.write_text(json.dumps(record))
 
         page.click('#draggan-clear')

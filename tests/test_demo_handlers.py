@@ -18,6 +18,12 @@ from PIL import Image
 from mmagic_draggan.demo import DemoHandlers, DemoState, ModelCache
 from mmagic_draggan.demo.checkpoints import checkpoint_status
 from mmagic_draggan.demo.display import click_to_pixel, mask_from_editor
+from mmagic_draggan.demo.guards import BUSY, LOADING, NO_MODEL, handler
+from mmagic_draggan.fileio import (FILE_NAMES, read_latent, read_mask,
+                                   read_session, save_latent, save_mask)
+from mmagic_draggan.models.draggan import to_uint8_image
+from mmagic_draggan.structures.drag_options import DragOptions
+from mmagic_draggan.utils.checkpoint import CheckpointError
 
 S = 8  # display enlargement of the 64 px model
 FAST = dict(latent_space='w+', lr=0.05, lambda_mask=20, r1=2, r2=4)
@@ -138,8 +144,9 @@ def test_start_streams_steps_and_stops_at_max_steps(handlers, state):
     assert state.last_result.stop_reason == 'max_steps'
     assert not state.running
     # the advanced settings reached the session
-    assert state.session.options['lr'] == pytest.approx(0.05)
-    assert state.session.options['max_steps'] == 3
+    assert state.session.options.lr == pytest.approx(0.05)
+    assert state.session.options.max_steps == 3
+    assert state.session.options.r1 == 2 and state.session.options.r2 == 4
 
 
 def test_start_refuses_without_complete_points(handlers, state):
@@ -152,17 +159,29 @@ def test_start_refuses_without_complete_points(handlers, state):
 
 
 @pytest.mark.parametrize('kw,match', [
-    (dict(lr=-1), 'learning rate must be > 0'),
-    (dict(lr='abc'), 'learning rate must be a number'),
-    (dict(max_steps=0), 'max steps must be >= 1'),
+    (dict(lr=-1), 'lr must be > 0'),
+    (dict(lr='abc'), 'lr must be a number'),
+    (dict(max_steps=-1), 'max_steps must be >= 0'),
+    (dict(max_steps=2.5), 'max_steps must be a whole number'),
+    (dict(r1=0), 'r1 must be > 0'),
     (dict(r2=1.5), 'r2 must be a whole number'),
-    (dict(lambda_mask=-2), 'lambda must be >= 0'),
-    (dict(latent_space='z'), "latent space must be 'w' or 'w\\+'"),
+    (dict(lambda_mask=-2), 'lambda_mask must be >= 0'),
+    (dict(lambda_mask=float('inf')), 'lambda_mask must be a finite number'),
+    (dict(latent_space='z'), r"latent_space must be one of \['w\+', 'w'\]"),
 ])
 def test_bad_settings_are_reported(handlers, state, kw, match):
+    """The page's settings go through DragOptions: its messages, and
+    nothing changes or runs."""
+    from mmagic_draggan.structures.drag_options import check_option
     add_pair(handlers, state, (20, 30), (34, 30))
+    before = state.session.options
     (v, ) = list(handlers.start(state, **{**FAST, 'max_steps': 3, **kw}))
     assert re.search(match, v.status), v.status
+    ((name, value), ) = kw.items()
+    with pytest.raises(ValueError) as err:  # the one home of the message
+        check_option(name, value)
+    assert v.status == str(err.value)
+    assert state.session.options is before
     assert state.session.steps_taken == 0 and not state.running
 
 
@@ -253,7 +272,7 @@ def test_new_image_and_reset_image(handlers, state):
     assert not np.array_equal(state.image, start)
     seed3 = state.image.copy()
     r = handlers.new_image(state, 'x', 0.5)
-    assert 'seed must be a number' in r.view.status
+    assert 'seed must be an integer in [0, 2**63)' in r.view.status
     assert r.settings is None and r.editor is None
     np.testing.assert_array_equal(state.image, seed3)
     add_pair(handlers, state, (20, 30), (34, 30))
@@ -271,51 +290,164 @@ def test_save_and_load_round_trip(handlers, state, tmp_path):
     handlers.apply_mask(state, painted((64, 64, 448, 448)))
     run(handlers, state, max_steps=2)
     v, paths = handlers.save(state)
-    assert 'Saved' in v.status
-    names = sorted(osp.basename(p) for p in paths)
-    assert names == sorted([
-        'draggan_result.png', 'draggan_session.json',
-        'draggan_start_latent.pt', 'draggan_final_latent.pt',
-        'draggan_mask.png', 'draggan_trajectory.gif',
-        'draggan_trajectory.mp4'
-    ])
+    assert 'Saved 9 files' in v.status, v.status
+    # the one bundle layout of the CLI (fileio.bundle.FILE_NAMES), in the
+    # private folder of this browser session
+    assert [osp.basename(p) for p in paths] == [
+        FILE_NAMES[k] for k in ('result', 'session', 'start', 'start_latent',
+                                'latent', 'mask', 'curves', 'gif', 'mp4')]
+    assert {osp.dirname(p) for p in paths} == {osp.join(state.out_dir,
+                                                        'saved')}
     by = {osp.basename(p): p for p in paths}
-    png = np.asarray(Image.open(by['draggan_result.png']))
+    png = np.asarray(Image.open(by['result.png']))
     assert png.shape == (64, 64, 3)
     assert not np.array_equal(png, state.image)  # watermarked
-    rec = json.load(open(by['draggan_session.json']))
-    assert rec['format'] == 'mmagic-draggan/session'
+    start = np.asarray(Image.open(by['start.png']))
+    np.testing.assert_array_equal(
+        start, to_uint8_image(state.model.render(
+            state.session.initial_latent)))
+    rec = json.load(open(by['session.json']))
+    assert rec['format'] == 'mmagic-draggan/session' and rec['version'] == 2
     assert rec['seed'] == 5 and rec['random_weights'] is True
     assert rec['config'] == 'configs/draggan/draggan_stylegan2_tiny-64x64.py'
     assert rec['handles'] == [[20., 30.]] and rec['targets'] == [[34., 30.]]
     assert rec['steps'] == 2 and rec['stop_reason'] == 'max_steps'
+    assert rec['latent_file'] == 'start_latent.pt'
+    assert rec['final_latent_file'] == 'latent.pt'
+    assert rec['mask_file'] == 'mask.png'
     assert rec['hyper_parameters']['truncation'] == pytest.approx(0.6)
     assert rec['hyper_parameters']['lr'] == pytest.approx(0.05)
-    with Image.open(by['draggan_trajectory.gif']) as gif:
+    torch.testing.assert_close(read_latent(by['latent.pt']),
+                               state.session.latent.cpu())
+    np.testing.assert_array_equal(read_mask(by['mask.png']),
+                                  state.session.mask)
+    with Image.open(by['trajectory.gif']) as gif:
         assert gif.n_frames >= 2 and gif.size == (512, 512)
-    assert osp.getsize(by['draggan_trajectory.mp4']) > 0
+    assert osp.getsize(by['trajectory.mp4']) > 0
+    # Save again: the folder is emptied first (no stale files)
+    handlers.reset_mask(state)
+    v, again = handlers.save(state)
+    assert 'mask.png' not in {osp.basename(p) for p in again}
+    assert not osp.exists(osp.join(state.out_dir, 'saved', 'mask.png'))
+    handlers.apply_mask(state, painted((64, 64, 448, 448)))
+    v, paths = handlers.save(state)
+    by = {osp.basename(p): p for p in paths}
 
     other, _ = handlers.init()
     try:
         r = handlers.load(other, paths)
         assert 'Loaded the session' in r.view.status, r.view.status
+        assert 'Not uploaded' not in r.view.status
         s = other.session
         assert s is not state.session
         assert s.handles == [[20., 30.]] and s.targets == [[34., 30.]]
         np.testing.assert_array_equal(s.mask, state.session.mask)
         torch.testing.assert_close(s.initial_latent,
                                    state.session.initial_latent)
+        assert s.seed == 5 and s.truncation == pytest.approx(0.6)
         assert r.settings.seed == 5 and r.settings.lr == pytest.approx(0.05)
         assert r.settings.truncation == pytest.approx(0.6)
+        assert r.settings.r1 == 2 and r.settings.r2 == 4
+        # the options come back as the record stored them (auto resolved)
+        assert s.options == DragOptions.create(
+            read_session(by['session.json']).options)
         assert s.steps_taken == 0 and other.show_mask
         # only the JSON: the seed and psi rebuild the same start latent
-        r = handlers.load(other, [by['draggan_session.json']])
-        assert 'Loaded' in r.view.status and 'draggan_mask.png' in \
-            r.view.status  # reported as not uploaded
+        r = handlers.load(other, [by['session.json']])
+        assert 'Loaded' in r.view.status
+        assert 'Not uploaded (skipped): mask.png.' in r.view.status
+        assert other.session.mask is None
         torch.testing.assert_close(other.session.initial_latent,
                                    state.session.initial_latent)
     finally:
         other.close()
+
+
+def test_save_reports_a_video_that_cannot_be_written(handlers, state,
+                                                    monkeypatch):
+    import mmagic_draggan.fileio.bundle as bundle
+    real = bundle.write_video
+
+    def no_ffmpeg(frames, path, fps=10):
+        if path.endswith('.mp4'):
+            raise RuntimeError('no ffmpeg here')
+        return real(frames, path, fps=fps)
+
+    monkeypatch.setattr(bundle, 'write_video', no_ffmpeg)
+    add_pair(handlers, state, (20, 30), (34, 30))
+    run(handlers, state, max_steps=1)
+    v, paths = handlers.save(state)
+    assert 'The MP4 could not be written: RuntimeError: no ffmpeg here.' \
+        in v.status, v.status
+    names = {osp.basename(p) for p in paths}
+    assert 'trajectory.gif' in names and 'trajectory.mp4' not in names
+    assert f'Saved {len(paths)} files' in v.status
+    rec = json.load(open([p for p in paths if p.endswith('.json')][0]))
+    assert 'mp4' not in rec['files'] and rec['files']['gif'] == \
+        'trajectory.gif'
+
+
+def test_load_a_v1_demo_bundle(handlers, state, tmp_path):
+    """A bundle the demo wrote before the shared bundle writer (version 1,
+    draggan_* names, options in hyper_parameters) still loads; its files are
+    found by the names the JSON gives."""
+    latent = state.model.latent_from_seed(11, 0.5).cpu()
+    folder = tmp_path / 'upload'
+    folder.mkdir()
+    save_latent(latent, folder / 'draggan_start_latent.pt')
+    mask = np.zeros((64, 64), bool)
+    mask[10:40, 5:50] = True
+    save_mask(mask, folder / 'draggan_mask.png')
+    record = {
+        'format': 'mmagic-draggan/session', 'version': 1,
+        'config': 'configs/draggan/draggan_stylegan2_tiny-64x64.py',
+        'checkpoint': None, 'random_weights': True,
+        'seed': None, 'latent_file': 'draggan_start_latent.pt',
+        'final_latent_file': 'draggan_final_latent.pt',
+        'mask_file': 'draggan_mask.png',
+        'handles': [[12.0, 20.0], [40.0, 41.0]],
+        'targets': [[18.0, 22.0], [33.0, 41.0]],
+        'final_handles': [[12.0, 20.0], [40.0, 41.0]],
+        'steps': 0, 'converged': False, 'stop_reason': None,
+        'mean_distance': 6.6, 'initial_mean_distance': 6.6, 'seconds': None,
+        'hyper_parameters': {
+            'latent_space': 'w', 'num_opt_latents': 4, 'lr': 0.01,
+            'max_steps': 25, 'mode': 'fast', 'stop_distance': 2.0, 'r1': 3.0,
+            'lambda_mask': 7.5, 'r2': 5, 'metric': 'l1', 'truncation': 0.5,
+            'feat_idx': 5, 'image_size': 64},
+        'history': []}
+    js = folder / 'draggan_session.json'
+    js.write_text(json.dumps(record))
+    # a stray file of the same kind that the JSON does not name is ignored
+    stray = tmp_path / 'other.pt'
+    save_latent(torch.zeros_like(latent), stray)
+    r = handlers.load(state, [str(js), str(folder / 'draggan_mask.png'),
+                              str(folder / 'draggan_start_latent.pt'),
+                              str(stray)])
+    assert 'Loaded the session: 2 point(s)' in r.view.status, r.view.status
+    assert 'Not uploaded' not in r.view.status  # the final latent is not
+    s = state.session                              # needed
+    torch.testing.assert_close(s.initial_latent, latent)
+    np.testing.assert_array_equal(s.mask, mask)
+    assert s.handles == record['handles'] and s.targets == record['targets']
+    assert s.options == DragOptions(
+        latent_space='w', num_opt_latents=4, lr=0.01, max_steps=25,
+        mode='fast', stop_distance=2.0, r1=3.0, lambda_mask=7.5, r2=5,
+        metric='l1')
+    assert s.seed is None and s.truncation == pytest.approx(0.5)
+    assert r.settings.latent_space == 'w' and r.settings.max_steps == 25
+    assert r.settings.lambda_mask == 7.5 and r.settings.r2 == 5
+    assert state.show_mask
+    # without its latent (and no seed) it says which file to upload
+    r = handlers.load(state, [str(js)])
+    assert 'upload draggan_start_latent.pt, draggan_mask.png' in \
+        r.view.status, r.view.status
+    assert state.session is s
+    # the JSON names a file that is on disk next to it, but only uploads
+    # are read
+    r = handlers.load(state, [str(js), str(folder / 'draggan_mask.png')])
+    assert 'upload draggan_start_latent.pt' in r.view.status
+    assert state.session is s
 
 
 def test_load_bad_uploads_keep_state(handlers, state, tmp_path):
@@ -332,6 +464,11 @@ def test_load_bad_uploads_keep_state(handlers, state, tmp_path):
     far = tmp_path / 'far.json'
     far.write_text(json.dumps({'handles': [[100, 2]], 'targets': [[3, 4]],
                                'seed': 1}))
+    masked = tmp_path / 'masked.json'
+    masked.write_text(json.dumps({'handles': [], 'targets': [], 'seed': 1,
+                                  'mask_file': 'black.png'}))
+    bad_mask = tmp_path / 'black.png'
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(bad_mask)
     other = tmp_path / 'other.json'
     other.write_text(json.dumps({'handles': [], 'targets': [], 'seed': 1,
                                  'config': 'configs/draggan/nope.py'}))
@@ -341,6 +478,7 @@ def test_load_bad_uploads_keep_state(handlers, state, tmp_path):
             ([str(bad)], 'not valid JSON'),
             ([str(nopoints)], 'no "targets"'),
             ([str(noseed)], 'upload draggan_start_latent.pt'),
+            ([str(bad_mask), str(masked)], 'all zero'),
             ([str(far)], 'outside the 64x64 image'),
             ([str(other)], 'not here'),
             ([str(bad), str(far)], 'exactly one session JSON'),
@@ -401,6 +539,14 @@ def test_checkpoint_status_of_shipped_configs(tmp_path):
     tiny = osp.join(root, 'configs/draggan/draggan_stylegan2_tiny-64x64.py')
     st = checkpoint_status(tiny, str(tmp_path))
     assert st.name is None and not st.needs_download
+    assert st.path is None and 'random weights' in st.describe()
+    # a file that is there
+    (tmp_path / 'stylegan2_face_512_pytorch_mmagic.pth').write_bytes(b'x')
+    st = checkpoint_status(face, str(tmp_path))
+    assert st.exists and not st.needs_download
+    assert st.describe() == ('Checkpoint **StyleGAN2-FFHQ**: '
+                             f'`{tmp_path}/stylegan2_face_512_pytorch_mmagic'
+                             '.pth`')
 
 
 @pytest.fixture
@@ -551,5 +697,200 @@ def test_demo_checkpoint_argument(tmp_path, tiny_config, tiny_model):
     model = cache.get(cfg)
     torch.testing.assert_close(model.generator.state_dict(),
                                tiny_model.generator.state_dict())
-    with pytest.raises(ValueError, match='neither a file nor a zoo name'):
+    # the one resolver decides: its messages, and its checks
+    with pytest.raises(CheckpointError,
+                       match='neither an existing file nor a zoo checkpoint'):
         entry.apply_checkpoint_arg(cache, 'no-such-model', None)
+    with pytest.raises(CheckpointError, match='512x512 checkpoint'):
+        entry.apply_checkpoint_arg(cache, 'StyleGAN2-FFHQ', tiny_config)
+    with pytest.raises(CheckpointError, match='does not exist'):
+        entry.apply_checkpoint_arg(cache, str(tmp_path / 'gone.pth'),
+                                   tiny_config)
+    # 'none': random weights for the config, also in the page's line
+    face = osp.join(osp.dirname(tiny_config),
+                    'draggan_stylegan2_face-512x512.py')
+    cfg = entry.apply_checkpoint_arg(cache, 'none', face)
+    status = cache.status(cfg)
+    assert status.random and not status.needs_download
+    assert cache.key(cfg) == (cfg, None, 'cpu')
+    assert 'random weights' in status.describe()
+
+
+# ---------------------------------------------------------------------------
+# the one guard of every handler (mmagic_draggan/demo/guards.py)
+def snapshot(st):
+    s = st.session
+    return (s, st.pending, st.image.copy(), s and s.targets,
+            s and (None if s.mask is None else s.mask.copy()),
+            s and s.steps_taken, st.config)
+
+
+def assert_same(before, st):
+    s, pending, image, targets, mask, steps, config = before
+    assert st.session is s and st.pending == pending
+    np.testing.assert_array_equal(st.image, image)
+    assert s.targets == targets and s.steps_taken == steps
+    if mask is None:
+        assert s.mask is None
+    else:
+        np.testing.assert_array_equal(s.mask, mask)
+    assert st.config == config
+
+
+def test_guard_refuses_every_edit_while_a_drag_runs(handlers, state,
+                                                    tmp_path):
+    add_pair(handlers, state, (20, 30), (34, 30))
+    handlers.click(state, disp(5, 5))  # a waiting handle
+    handlers.apply_mask(state, painted((64, 64, 448, 448)))
+    v, saved = handlers.save(state)
+    before = snapshot(state)
+    face = osp.join(osp.dirname(state.config),
+                    'draggan_stylegan2_face-512x512.py')
+    state.running = True  # what a running Start holds
+    try:
+        for name, call in (
+                ('click', lambda: handlers.click(state, disp(9, 9))),
+                ('undo', lambda: handlers.undo(state)),
+                ('clear', lambda: handlers.clear(state)),
+                ('reset_image', lambda: handlers.reset_image(state)),
+                ('apply_mask', lambda: handlers.apply_mask(
+                    state, painted((0, 0, 64, 64)))),
+                ('reset_mask', lambda: handlers.reset_mask(state)),
+                ('new_image', lambda: handlers.new_image(state, 7, 0.5)),
+                ('select_model', lambda: handlers.select_model(
+                    state, face, True, 0)),
+                ('load', lambda: handlers.load(state, saved)),
+                ('save', lambda: handlers.save(state)),
+        ):
+            out = call()
+            if name == 'save':
+                out, paths = out
+                assert paths == []
+            if not hasattr(out, 'status'):  # a Refresh
+                assert out.settings is None and out.editor is None
+                out = out.view
+            assert out.status == BUSY, (name, out.status)
+            assert out.image is not None  # the edit is still shown
+            assert_same(before, state)
+        # Start says so too, and does not step
+        (v, ) = list(handlers.start(state, max_steps=2, **FAST))
+        assert 'already running' in v.status
+        assert_same(before, state)
+        # the display toggles still work during a drag
+        assert handlers.set_display(state, True, False).status == ''
+    finally:
+        state.running = False
+    # nothing was removed from the saved folder by the refused Save
+    assert all(osp.exists(p) for p in saved)
+
+
+def test_guard_without_an_edit_or_state(handlers):
+    empty = DemoState()  # a page whose model failed to load
+    try:
+        calls = dict(
+            click=lambda st: handlers.click(st, [1, 1]),
+            undo=handlers.undo, clear=handlers.clear,
+            reset_image=handlers.reset_image,
+            apply_mask=lambda st: handlers.apply_mask(
+                st, painted((0, 0, 64, 64))),
+            reset_mask=handlers.reset_mask,
+            new_image=lambda st: handlers.new_image(st, 1, 0.7),
+            save=lambda st: handlers.save(st)[0],
+            start=lambda st: list(handlers.start(st, max_steps=2))[-1],
+        )
+        for name, call in calls.items():
+            out = call(empty)
+            status = getattr(out, 'view', out).status
+            assert status == NO_MODEL, (name, status)
+            assert empty.session is None and empty.image is None
+            assert call(None) is not None
+            status = getattr(call(None), 'view', call(None)).status
+            assert status == LOADING, (name, status)
+        # these need no edit, only a state
+        for out in (handlers.load(None, []), handlers.select_model(
+                None, 'x.py'), handlers.download(None, 'x.py')):
+            assert out.view.status == LOADING and out.settings is None
+        assert handlers.set_display(None, True, True).status == LOADING
+        assert handlers.save(None) == (handlers.view(None, LOADING), [])
+        assert handlers.editor(None) is None and handlers.stop(None) is None
+    finally:
+        empty.close()
+
+
+def test_guard_turns_errors_into_a_status_line(handlers, state, caplog,
+                                               monkeypatch):
+    add_pair(handlers, state, (20, 30), (34, 30))
+    before = snapshot(state)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError('disk on fire')
+
+    monkeypatch.setattr(state.session, 'undo_point', broken)
+    with caplog.at_level('ERROR', logger='mmagic_draggan.demo.guards'):
+        v = handlers.undo(state)
+    assert v.status == 'Internal error in undo: RuntimeError: disk on fire'
+    assert v.image is not None
+    assert 'demo handler undo failed' in caplog.text
+    assert 'Traceback' in caplog.text  # logged in full, not in the page
+    assert_same(before, state)
+    monkeypatch.undo()
+    # Save and Load fail the same way, with their own return shapes
+    monkeypatch.setattr('mmagic_draggan.demo.files_panel.save_edit', broken)
+    v, paths = handlers.save(state)
+    assert paths == [] and v.status.startswith('Internal error in save:')
+    monkeypatch.setattr('mmagic_draggan.demo.files_panel.upload_paths',
+                        broken)
+    r = handlers.load(state, ['x.json'])
+    assert r.view.status.startswith('Internal error in load:')
+    assert r.settings is None and r.editor is None
+    assert_same(before, state)
+    assert not state.running
+
+
+def test_guard_decorator_alone():
+    """The decorator on a stand-in: refusals, errors, generators, lock."""
+    class Page:
+        def view(self, state, status=''):
+            return status
+
+        @handler(locked=True)
+        def edit(self, state, fail=False):
+            got = []  # another thread cannot take the lock meanwhile
+            t = threading.Thread(target=lambda: got.append(
+                state.lock.acquire(blocking=False)))
+            t.start()
+            t.join()
+            if fail:
+                raise KeyError('k')
+            return f'locked elsewhere: {not got[0]}'
+
+        @handler(needs_session=False)
+        def stream(self, state, n):
+            yield 'first'
+            if n:
+                raise ValueError('bad n')
+            yield 'last'
+
+    page, st = Page(), DemoState()
+    try:
+        assert page.edit(None) == LOADING
+        assert page.edit(st) == NO_MODEL
+        st.session = object()
+        assert page.edit(st) == 'locked elsewhere: True'
+        assert page.edit(st, fail=True) == "Internal error in edit: " \
+            "KeyError: 'k'"
+        st.running = True
+        assert page.edit(st) == BUSY
+        assert list(page.stream(st, 0)) == [BUSY]
+        st.running = False
+        assert list(page.stream(None, 0)) == [LOADING]
+        assert list(page.stream(st, 0)) == ['first', 'last']
+        assert list(page.stream(st, 1)) == [
+            'first', 'Internal error in stream: ValueError: bad n']
+        assert Page.edit.__name__ == 'edit' and 'lock' in \
+            handler.__doc__
+        with pytest.raises(ValueError, match='cannot hold the state lock'):
+            handler(locked=True)(Page.stream.__wrapped__)
+    finally:
+        st.session = None
+        st.close()

@@ -88,7 +88,7 @@ def load_run(work_dir):
         summary = json.load(f)
     records = {}
     for tid in IDS:
-        with open(osp.join(work_dir, 'drags', f'{tid}.json')) as f:
+        with open(osp.join(work_dir, 'drags', tid, 'session.json')) as f:
             records[tid] = json.load(f)
     return summary, records
 
@@ -119,7 +119,7 @@ def dist_run(tmp_path_factory, tasks_file, whole_gan_checkpoint):
         (work / 'metrics.json').read_text())
 
 
-def test_single_process_metrics_and_files(single_run):
+def test_single_process_metrics_and_files(single_run, tasks_file):
     work_dir, out, metrics = single_run
     assert '| drag/final_distance |' in out  # the printed table
     assert set(metrics) == {
@@ -147,15 +147,23 @@ def test_single_process_metrics_and_files(single_run):
     assert 10 < metrics['drag/masked_psnr'] < 100
     # per-task files, and the session JSONs say what ran
     drags = osp.join(work_dir, 'drags')
-    for tid in IDS:
-        for suffix in ('.png', '_start.png', '_latent.pt', '.gif'):
-            assert osp.isfile(osp.join(drags, tid + suffix)), tid + suffix
-    assert osp.isfile(osp.join(drags, 'masked_mask.png'))
+    for tid in IDS:  # one bundle per task, as the CLI and the demo write
+        for name in ('result.png', 'start.png', 'latent.pt',
+                     'trajectory.gif', 'curves.png', 'session.json'):
+            assert osp.isfile(osp.join(drags, tid, name)), (tid, name)
+        assert set(records[tid]['files']) >= {'result', 'latent', 'gif'}
+    assert osp.isfile(osp.join(drags, 'masked', 'mask.png'))
+    assert records['masked']['mask_file'] == 'mask.png'
     assert records['seed-b']['hyper_parameters']['lr'] == 0.01
     assert records['latent']['hyper_parameters']['latent_space'] == 'w'
-    assert records['latent']['latent_file'].endswith('start.pt')
+    assert records['latent']['latent_file'] == 'start_latent.pt'
+    assert records['latent']['id'] == 'latent'
+    torch.testing.assert_close(  # the bundle holds its own start latent
+        torch.load(osp.join(drags, 'latent', 'start_latent.pt')),
+        torch.load(osp.join(osp.dirname(tasks_file), 'start.pt')),
+        rtol=0, atol=0)
     assert records['seed-a']['random_weights'] is True
-    with Image.open(osp.join(drags, 'seed-a.png')) as im:
+    with Image.open(osp.join(drags, 'seed-a', 'result.png')) as im:
         assert im.size == (64, 64) and im.mode == 'RGB'
 
 
@@ -167,9 +175,7 @@ def test_two_processes_run_each_task_once_same_results(single_run, dist_run):
     # every task once, in dataset order, spread over both ranks
     assert [t['id'] for t in summary_2['tasks']] == IDS
     assert {t['rank'] for t in summary_2['tasks']} == {0, 1}
-    jsons = sorted(f for f in os.listdir(osp.join(work_2, 'drags'))
-                   if f.endswith('.json'))
-    assert jsons == sorted(f'{t}.json' for t in IDS)
+    assert sorted(os.listdir(osp.join(work_2, 'drags'))) == sorted(IDS)
     # loaded from the checkpoint, identical weights -> identical drags
     assert records_2['seed-a']['random_weights'] is False
     assert records_2['seed-a']['checkpoint'].endswith('tiny_gan.pth')
@@ -178,8 +184,8 @@ def test_two_processes_run_each_task_once_same_results(single_run, dist_run):
                     'history'):
             assert records_1[tid][key] == records_2[tid][key], (tid, key)
         torch.testing.assert_close(
-            torch.load(osp.join(work_1, 'drags', f'{tid}_latent.pt')),
-            torch.load(osp.join(work_2, 'drags', f'{tid}_latent.pt')),
+            torch.load(osp.join(work_1, 'drags', tid, 'latent.pt')),
+            torch.load(osp.join(work_2, 'drags', tid, 'latent.pt')),
             rtol=0, atol=0)
     # the repeated sample is not counted: the metrics are equal
     for key, value in metrics_1.items():

@@ -11,7 +11,7 @@ from PIL import Image
 
 from mmagic_draggan.apis.drag import (DragOutput, drag, drag_kwargs_from_file,
                                       merge_drag_kwargs, resume_drag)
-from mmagic_draggan.apis.drag_io import load_latent_file, load_mask_file
+from mmagic_draggan.fileio import read_latent, read_mask
 from mmagic_draggan.apis.stop_signal import StopOnSigint
 
 HANDLES, TARGETS = [[24., 32.]], [[36., 32.]]  # (x, y): 12 px to the right
@@ -28,8 +28,9 @@ def test_drag_writes_every_output(tmp_path, tiny_model):
     assert out.latent.shape == (1, tiny_model.num_latents, 64)
     assert not np.array_equal(out.image, out.start_image)
     assert out.stop_reason == 'max_steps' and not out.converged
-    assert set(out.paths) == {'start', 'result', 'video', 'latent', 'mask',
-                              'curves', 'session'}
+    assert set(out.paths) == {'start', 'result', 'gif', 'video', 'latent',
+                              'mask', 'curves', 'session'}
+    assert out.paths['video'] == out.paths['gif']
     for p in out.paths.values():
         assert osp.isfile(p), p
     rec = json.load(open(out.paths['session']))
@@ -41,8 +42,8 @@ def test_drag_writes_every_output(tmp_path, tiny_model):
     # files agree with the returned values
     np.testing.assert_array_equal(
         np.asarray(Image.open(out.paths['result'])), out.image)
-    np.testing.assert_array_equal(load_mask_file(out.paths['mask']), mask)
-    torch.testing.assert_close(load_latent_file(out.paths['latent']),
+    np.testing.assert_array_equal(read_mask(out.paths['mask']), mask)
+    torch.testing.assert_close(read_latent(out.paths['latent']),
                                out.latent, rtol=0, atol=0)
     # one frame per step plus the final image, points drawn on them
     assert len(out.frames) == 3
@@ -90,7 +91,7 @@ def test_rerun_and_resume_from_session_file(tmp_path, tiny_config,
     assert rec['latent_file'] == 'start_latent.pt' and rec['seed'] == 5
     assert rec['resumed_from'].endswith('a/session.json')
     torch.testing.assert_close(
-        load_latent_file(more.paths['start_latent']), first.latent)
+        read_latent(more.paths['start_latent']), first.latent)
     np.testing.assert_array_equal(more.start_image, first.image)
     # the same as continuing by hand with the session API
     s = tiny_model.new_session(latent=first.latent, lr=0.02)
@@ -137,7 +138,7 @@ def test_first_ctrl_c_stops_second_aborts(tiny_model):
 @pytest.mark.parametrize('kwargs,match', [
     (dict(seed=1, latent=torch.zeros(1, 10, 64)), 'seed or a latent'),
     (dict(latent=torch.zeros(1, 10, 64), truncation=0.5), 'truncation'),
-    (dict(latent=torch.zeros(1, 3, 64)), r'shape \(1, 10, 64\)'),
+    (dict(latent=torch.zeros(1, 3, 64)), r'needs \(1, 10, 64\)'),
     (dict(handles=[]), 'no points'),
     (dict(handles=[[70, 3]]), 'outside the 64x64 image'),
     (dict(handles=[[1, 1], [2, 2]]), '2 handles but 1 targets'),
@@ -175,10 +176,17 @@ def test_latent_and_mask_files_are_validated(tmp_path, tiny_model):
     text.write_text('not a tensor')
     with pytest.raises(ValueError, match='cannot read latent file'):
         drag(tiny_model, HANDLES, TARGETS, latent=str(text), **FAST)
-    as_dict = tmp_path / 'dict.pt'
-    torch.save({'w': torch.zeros(1, 10, 64)}, as_dict)
-    with pytest.raises(ValueError, match='holds a dict, not a tensor'):
+    as_dict = tmp_path / 'dict.pt'  # the one reader: batch tasks' rule too
+    torch.save({'other': torch.zeros(1, 10, 64)}, as_dict)
+    with pytest.raises(ValueError, match='dict without a latent / w / ws'):
         drag(tiny_model, HANDLES, TARGETS, latent=str(as_dict), **FAST)
+    torch.save({'w': torch.zeros(1, 10, 64)}, as_dict)
+    torch.testing.assert_close(read_latent(as_dict, (1, 10, 64)),
+                               torch.zeros(1, 10, 64))
+    as_list = tmp_path / 'list.pt'
+    torch.save([1, 2], as_list)
+    with pytest.raises(ValueError, match='holds a list, not a tensor'):
+        drag(tiny_model, HANDLES, TARGETS, latent=str(as_list), **FAST)
     wrong = tmp_path / 'wrong.pt'
     torch.save(torch.zeros(1, 18, 512), wrong)
     with pytest.raises(ValueError, match=r'\(1, 18, 512\) .* needs '
@@ -202,6 +210,6 @@ def test_mask_file_white_is_editable(tmp_path):
     rgba[10:20, 30:40] = (255, 255, 255, 255)
     rgba[0, 0] = (0, 0, 0, 255)
     Image.fromarray(rgba).save(tmp_path / 'm.png')
-    mask = load_mask_file(tmp_path / 'm.png', size=64)
+    mask = read_mask(tmp_path / 'm.png', size=64)
     assert mask.dtype == bool and mask.shape == (64, 64)
     assert mask.sum() == 100 and mask[10:20, 30:40].all()

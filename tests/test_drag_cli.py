@@ -214,7 +214,7 @@ def _bad_files(tmp):
     (['--drag', '1,2,3,4', '--checkpoint', 'x.pth'],
      'give --checkpoint or --random-weights, not both'),
     (['--drag', '1,2,3,4', '--video', 'avi'], 'invalid choice'),
-    (['--drag', '1,2,3,4', '--lr', '-1'], 'lr must be a positive number'),
+    (['--drag', '1,2,3,4', '--lr', '-1'], 'lr must be > 0'),
     (['--drag', '1,2,3,4', '--out-dir', '{tmp}/old'],
      'already holds a session.json'),
     (['--drag', '1,2,3,4', '--resume', '{tmp}/old/session.json'],

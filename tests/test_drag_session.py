@@ -126,8 +126,12 @@ def test_bad_points_raise_and_keep_state(tiny_model, handles, targets, match):
 
 def test_bad_mask_and_options(tiny_model):
     s = new_session(tiny_model)
-    with pytest.raises(ValueError, match='mask must be 64x64'):
+    with pytest.raises(ValueError,
+                       match=r'mask is 32x32 \(HxW\) but the image is 64x64'):
         s.set_mask(np.ones((32, 32)))
+    with pytest.raises(ValueError, match='all zero'):  # the CLI's rule too
+        s.set_mask(np.zeros((64, 64)))
+    assert s.mask is None  # kept as it was
     with pytest.raises(ValueError, match='NaN'):
         s.set_mask(np.full((64, 64), np.nan))
     with pytest.raises(ValueError, match='unknown DragGAN option'):
@@ -155,10 +159,13 @@ def test_early_stop_and_trajectory_hooks(tiny_model):
     assert res.steps == 3  # no movement after steps 2 and 3
     steps = [f.step for f in rec.frames]
     assert steps == [1, 3] and rec.frames[-1].handles == res.handles
-    # hooks are registry components too
+    # drag hooks are components of their own registry, not the Runner's
     from mmagic.registry import HOOKS
-    built = HOOKS.build(dict(type='EarlyStopHook', patience=3))
+
+    from mmagic_draggan.registry import DRAG_HOOKS
+    built = DRAG_HOOKS.build(dict(type='EarlyStopHook', patience=3))
     assert built.patience == 3
+    assert HOOKS.get('EarlyStopHook') is None
 
 
 def test_trajectory_recorder_thins_out_long_drags(tiny_model):

@@ -1,4 +1,5 @@
 """The motion-supervision loss equals a direct dense computation."""
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -75,8 +76,21 @@ def test_no_term_returns_none():
     assert out is None
 
 
-def test_auto_radius():
-    assert MotionSupervisionLoss().radius(512) == 3
-    assert MotionSupervisionLoss().radius(256) == 2  # round(1.5) = 2
-    assert MotionSupervisionLoss().radius(1024) == 6
-    assert MotionSupervisionLoss(r1=5).radius(512) == 5
+def test_call_values_override_the_component_defaults():
+    """A session passes its r1 / lambda_mask: the same as a loss built with
+    them; None falls back to the loss's own (auto r1 = round(3H/512))."""
+    torch.manual_seed(0)
+    feat = torch.randn(1, 4, 16, 16, requires_grad=True)
+    fm = LazyFeatureMap(feat, (64, 64))
+    h, t = torch.tensor([[30., 30.]]), torch.tensor([[30., 40.]])
+    mask = torch.zeros(64, 64)
+    f0 = LazyFeatureMap(feat.detach() + 0.1, (64, 64))
+    built = MotionSupervisionLoss(r1=3, lambda_mask=5.)(fm, h, t, mask, f0)
+    passed = MotionSupervisionLoss()(fm, h, t, mask, f0, r1=3,
+                                     lambda_mask=5.)
+    torch.testing.assert_close(built, passed)
+    auto = MotionSupervisionLoss()(fm, h, t)  # 64 px: auto r1 = 1
+    assert torch.allclose(auto, MotionSupervisionLoss(r1=1)(fm, h, t))
+    assert not torch.allclose(auto, passed)
+    with pytest.raises(ValueError, match='r1 must be > 0'):
+        MotionSupervisionLoss(r1=0)

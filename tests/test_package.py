@@ -12,8 +12,11 @@ def test_import_registers_components():
                  'NearestNeighbourTracker'):
         assert MODELS.get(name) is not None, name
         assert MODELS.scope == 'mmagic'
+    assert HOOKS.get('DragVisualizationHook') is not None
+    from mmagic_draggan.registry import DRAG_HOOKS
     for name in ('EarlyStopHook', 'TrajectoryRecorderHook'):
-        assert HOOKS.get(name) is not None, name
+        assert DRAG_HOOKS.get(name) is not None, name
+        assert HOOKS.get(name) is None, name  # not beside MMEngine's hooks
 
 
 def test_custom_imports_config_builds(tmp_path, tiny_config):

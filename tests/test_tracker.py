@@ -32,10 +32,24 @@ def test_handle_at_border_is_clipped_not_crashing():
     assert (new >= 0).all() and (new <= 15).all()
 
 
-def test_auto_radius_and_validation():
-    assert NearestNeighbourTracker().radius(512) == 12
-    assert NearestNeighbourTracker().radius(256) == 6
+def test_validation():
     with pytest.raises(ValueError, match='metric'):
         NearestNeighbourTracker(metric='cos')
     with pytest.raises(ValueError, match='r2'):
         NearestNeighbourTracker(r2=0)
+
+
+def test_call_values_override_the_component_defaults():
+    """A session passes its r2: a planted feature 8 px away is found with
+    r2=8 given at call time, not with the tracker's own r2=4."""
+    g = torch.Generator().manual_seed(2)
+    feat = torch.randn(1, 8, 64, 64, generator=g)
+    ref = torch.full((8,), 5.)
+    feat[0, :, 40, 30] = ref
+    tracker = NearestNeighbourTracker(r2=4)
+    fm = DenseFeatureMap(feat, (64, 64))
+    start = torch.tensor([[32., 30.]])
+    assert tracker(fm, start, ref[None]).tolist() != [[40., 30.]]
+    assert tracker(fm, start, ref[None], r2=8).tolist() == [[40., 30.]]
+    assert tracker(fm, start, ref[None], r2=8,
+                   metric='l1').tolist() == [[40., 30.]]

@@ -77,7 +77,7 @@ def benchmark(config: str,
     session.set_points(handles, targets)
     step_times = timed(session.step, iters, warmup, dev)
 
-    n = session.options['num_opt_latents']
+    n = session.options.num_opt_latents
     ws0 = session.latent
 
     def floor_step():

@@ -36,11 +36,9 @@ from mmagic_draggan.utils.download import (
     describe_size,
     download_file,
     is_checkpoint_file)
-from mmagic_draggan.utils.zoo import (
-    checkpoint_url,  # noqa: E402
-    find_zoo_entry,
-    list_zoo,
-    repo_root)
+from mmagic_draggan.utils.weights import resolve_checkpoint_dir  # noqa: E402
+from mmagic_draggan.utils.zoo import (  # noqa: E402
+    checkpoint_url, find_zoo_entry, list_zoo)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -57,7 +55,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--dir',
         default=None,
         help='output folder (default: <repo>/checkpoints, where the configs '
-        'look)')
+        'look; a relative folder is taken from the working directory when it '
+        'exists there, else from the repository root)')
     parser.add_argument(
         '--base-url',
         default=None,
@@ -116,7 +115,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             file=sys.stderr)
         return EXIT_USAGE
 
-    folder = Path(args.dir) if args.dir else repo_root() / 'checkpoints'
+    folder = resolve_checkpoint_dir(args.dir)  # the demo's and loader's rule
     for entry in entries:
         dest = folder / entry['filename']
         if dest.exists() and not args.force:

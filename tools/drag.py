@@ -40,11 +40,10 @@ from typing import Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-EXIT_OK, EXIT_USAGE, EXIT_ABORTED = 0, 2, 130
+from mmagic_draggan.structures.drag_options import (  # noqa: E402
+    OPTION_NAMES, OPTION_SPECS)
 
-#: CLI flag -> DragSession option (all default to the config's value)
-OPTION_FLAGS = ('lr', 'latent_space', 'num_opt_latents', 'mode',
-                'stop_distance', 'r1', 'r2', 'lambda_mask', 'metric')
+EXIT_OK, EXIT_USAGE, EXIT_ABORTED = 0, 2, 130
 
 
 class UsageError(ValueError):
@@ -101,26 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     pts.add_argument('--resume', default=None, metavar='SESSION.json',
                      help='continue a session from its final latent and '
                      'handles toward its targets (steps keep counting)')
-    r = p.add_argument_group('run')
-    r.add_argument('--max-steps', type=int, default=None,
-                   help='step limit (default: the config\'s max_steps)')
-    r.add_argument('--lr', type=float, default=None, help='Adam lr')
-    r.add_argument('--latent-space', choices=['w', 'w+'], default=None,
-                   help="optimise W+ rows ('w+') or one shared W ('w')")
-    r.add_argument('--num-opt-latents', type=int, default=None,
-                   help='optimised latent rows (default 6)')
-    r.add_argument('--mode', choices=['fast', 'exact'], default=None,
-                   help="'fast' (stop at the feature block) or 'exact'")
-    r.add_argument('--stop-distance', type=float, default=None,
-                   help='converged when every handle is this close, px')
-    r.add_argument('--r1', type=float, default=None,
-                   help='motion-supervision radius, px')
-    r.add_argument('--r2', type=int, default=None,
-                   help='tracking search radius, px')
-    r.add_argument('--lambda-mask', type=float, default=None,
-                   help='weight of the fixed-region term')
-    r.add_argument('--metric', choices=['l1', 'l2'], default=None,
-                   help='tracking feature distance')
+    r = p.add_argument_group('run (drag options; default: the config\'s)')
+    types = dict(int=int, float=float, str=str)
+    for spec in OPTION_SPECS:  # one flag per DragOptions field
+        r.add_argument(f'--{spec.name.replace("_", "-")}',
+                       type=types[spec.kind], choices=spec.choices,
+                       default=None, help=spec.help)
     o = p.add_argument_group('outputs')
     o.add_argument('--out-dir', default=None, metavar='DIR',
                    help='output folder (default outputs/drag/<name>)')
@@ -217,7 +202,7 @@ def drag_kwargs(args: argparse.Namespace) -> dict:
         kw['model_or_config'] = args.config
     for key in ('checkpoint', 'device', 'cfg_options', 'seed', 'latent',
                 'truncation', 'mask', 'max_steps', 'video', 'fps',
-                'frame_interval') + OPTION_FLAGS:
+                'frame_interval') + OPTION_NAMES:
         if getattr(args, key) is not None:
             kw[key] = getattr(args, key)
     if args.random_weights:

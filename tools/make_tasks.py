@@ -202,10 +202,10 @@ def main():
         for task in tasks:
             mask = task.pop('_mask', None)
             if mask is not None:
-                from PIL import Image
+                from mmagic_draggan.fileio.mask import save_mask
                 os.makedirs(osp.join(out_dir, mask_dir), exist_ok=True)
                 name = f'{mask_dir}/{task["id"]}.png'
-                Image.fromarray(mask).save(osp.join(out_dir, name))
+                save_mask(mask > 0, osp.join(out_dir, name))
                 task['mask_file'] = name
             f.write(json.dumps(task) + '\n')
     print(f'{len(tasks)} tasks for {size}x{size} images -> {args.out}')

@@ -1,3 +1,5 @@
+"""Front-end APIs (above models, datasets and engine): build a model, drag
+headlessly, run batches."""
 from .batch import run_batch, run_tasks
 from .drag import DragOutput, drag, resume_drag
 from .inference import init_model, load_config, resolve_device

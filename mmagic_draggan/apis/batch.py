@@ -1,144 +1,55 @@
 """Batch drag runs: tasks through ``DragSession`` inside MMEngine's Runner.
 
-* :func:`run_tasks` is what ``DragGAN.test_step`` / ``predict`` run: one
+* :func:`run_tasks` runs tasks (or task dicts) outside a Runner, as
+  ``DragGAN.predict`` does inside one
+  (:mod:`mmagic_draggan.models.drag_task_runner`: one
   :class:`~mmagic_draggan.models.DragSession` per task, to convergence or
-  the step limit.
+  the step limit).
 * :func:`batch_config`, :func:`build_batch_model`, :func:`build_runner` and
   :func:`run_batch` set up the Runner for ``tools/test.py`` (single process
   or ``torch.distributed``, CPU/gloo or GPU/NCCL).
 """
-import math
 import os.path as osp
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
-import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from mmagic_draggan.datasets import DragTask, TaskError
+from mmagic_draggan.datasets import DragTask, task_from_dict
+from mmagic_draggan.models.drag_task_runner import new_task_session
+from mmagic_draggan.models.drag_task_runner import \
+    run_tasks as run_model_tasks
 from mmagic_draggan.utils.paths import repo_root
 
 #: _base_ files merged into a model config that has no test pipeline.
 BATCH_BASES = ('configs/_base_/batch_runtime.py',
                'configs/_base_/datasets/drag_tasks.py')
-#: CHECKPOINT words meaning "deterministic random weights".
-RANDOM_WEIGHT_WORDS = ('none', 'random')
 
 
 # ----------------------------------------------------------------------
-# running tasks (the model side)
-def _as_task(item: Union[DragTask, dict], index: int,
-             image_size: int) -> DragTask:
-    if isinstance(item, DragTask):
-        return item
-    if isinstance(item, dict):
-        return DragTask.from_dict(item, image_size=image_size, index=index)
-    raise TypeError(f'a drag task must be a DragTask or a task dict; got '
-                    f'{type(item).__name__}')
-
-
-def new_task_session(model, task: DragTask):
-    """A :class:`DragSession` set up with a task's start, points and mask.
-
-    Raises:
-        ValueError: Naming the task, when the model refuses any of it (latent
-            shape, option range, points outside the image, mask size).
-    """
-    try:
-        session = model.new_session(
-            latent=task.latent, seed=task.seed, truncation=task.truncation,
-            **task.options)
-        session.set_points(task.handles, task.targets)
-        if task.mask is not None:
-            session.set_mask(task.mask)
-    except (ValueError, TypeError) as e:
-        raise TaskError(f'task {task.task_id!r}: {e}') from e
-    return session
-
-
-def _mean_distance(handles: Sequence, targets: Sequence) -> float:
-    d = [math.dist(h, t) for h, t in zip(handles, targets)]
-    return float(np.mean(d)) if d else 0.
-
-
-def run_task(model, task: DragTask) -> Dict[str, Any]:
-    """Run one drag task to convergence or its step limit.
-
-    Args:
-        model (DragGAN): The model.
-        task (DragTask): The task.
-
-    Returns:
-        dict: ``task_id``, ``sample_idx``, ``seed``, ``latent_file``,
-        ``mask_file``; ``handles`` (as set), ``targets``, ``final_handles``
-        ([[x, y], ...]); ``initial_distance`` and ``final_distance`` (mean
-        px); ``steps``, ``converged``, ``stop_reason``, ``seconds``;
-        ``start_image`` and ``final_image`` ((H, W, 3) uint8 RGB), ``mask``
-        ((H, W) bool or None), ``final_latent`` ((1, L, C) CPU tensor),
-        ``record`` (the session JSON, :mod:`~mmagic_draggan.apis.session_io`)
-        and ``trajectory`` (frames of a ``TrajectoryRecorderHook`` if the
-        session has one, else None).
-    """
-    from mmagic_draggan.engine.hooks import TrajectoryRecorderHook
-    from .session_io import session_record
-    session = new_task_session(model, task)
-    start_image = session.image()
-    result = session.run()
-    info = getattr(model, 'checkpoint_info', None) or {}
-    cfg = getattr(model, 'cfg', None)
-    record = session_record(
-        session, result,
-        config=getattr(cfg, 'filename', None),
-        checkpoint=info.get('path'),
-        random_weights=bool(info.get('random_weights', False)),
-        latent_file=task.latent_file,
-        mask_file=task.mask_file)
-    frames = None
-    for hook in session.hooks:
-        if isinstance(hook, TrajectoryRecorderHook):
-            frames = hook.frames
-    return dict(
-        task_id=task.task_id,
-        sample_idx=task.sample_idx,
-        seed=task.seed,
-        latent_file=task.latent_file,
-        mask_file=task.mask_file,
-        handles=[list(map(float, p)) for p in task.handles],
-        targets=session.targets,
-        final_handles=result.handles,
-        initial_distance=_mean_distance(task.handles, task.targets),
-        final_distance=float(result.mean_distance),
-        steps=int(result.steps),
-        converged=bool(result.converged),
-        stop_reason=result.stop_reason,
-        seconds=float(result.seconds),
-        start_image=start_image,
-        final_image=result.image,
-        mask=session.mask,
-        final_latent=result.latent,
-        record=record,
-        trajectory=frames)
-
-
+# running tasks (the model side: mmagic_draggan.models.drag_task_runner)
 def run_tasks(model,
-              inputs: Sequence[Union[DragTask, dict]],
-              data_samples: Optional[Sequence] = None) -> List[dict]:
-    """Run a batch of drag tasks one after the other (``DragGAN.predict``).
+              inputs: Sequence[Union[DragTask, dict]]) -> List[dict]:
+    """Run drag tasks one after the other, outside a Runner.
 
     Args:
         model (DragGAN): The model.
         inputs (Sequence[DragTask | dict]): Tasks; dicts are task objects as
             in a task file (files resolved against the working folder).
-        data_samples (Sequence, optional): Unused (the tasks carry all).
 
     Returns:
-        list[dict]: One result per task, see :func:`run_task`.
+        list[dict]: One result per task (see
+        :func:`mmagic_draggan.models.drag_task_runner.run_task`).
     """
     if isinstance(inputs, (DragTask, dict)):
         inputs = [inputs]
-    tasks = [_as_task(t, i, model.image_size) for i, t in enumerate(inputs)]
-    return [run_task(model, t) for t in tasks]
+    tasks = [
+        t if isinstance(t, DragTask) else task_from_dict(
+            t, image_size=model.image_size, index=i)
+        for i, t in enumerate(inputs)
+    ]
+    return run_model_tasks(model, tasks)
 
 
 def check_tasks(model, dataset) -> None:
@@ -265,22 +176,10 @@ def build_batch_model(cfg: Config,
         seed (int): Seed of the random weights. Defaults to 0.
 
     Raises:
-        ValueError: A checkpoint and ``random_weights`` both given.
+        CheckpointError: No checkpoint where one is needed, or a checkpoint
+            and ``random_weights`` both given.
     """
     from .inference import init_model
-    if checkpoint is not None and checkpoint.lower() in RANDOM_WEIGHT_WORDS:
-        checkpoint, random_weights = None, True
-    elif checkpoint is not None and random_weights:
-        raise ValueError(f'got the checkpoint {checkpoint!r} and '
-                         '--random-weights: give one of them')
-    elif checkpoint is None and not random_weights:
-        from mmagic_draggan.utils.checkpoint import resolve_checkpoint
-        if resolve_checkpoint(None, cfg) is None:
-            name = osp.basename(getattr(cfg, 'filename', None) or 'config')
-            raise ValueError(
-                f'{name} names no checkpoint: give CHECKPOINT (a .pth path or '
-                'a zoo name), or `none` / --random-weights for seeded random '
-                'weights')
     return init_model(cfg, checkpoint=checkpoint, device='cpu',
                       random_weights=random_weights, seed=seed)
 
@@ -368,7 +267,7 @@ def run_batch(config: Union[str, Config],
 
 
 __all__ = [
-    'run_tasks', 'run_task', 'new_task_session', 'check_tasks',
+    'run_tasks', 'check_tasks',
     'batch_config', 'init_distributed', 'build_batch_model', 'build_runner',
     'run_batch', 'format_metrics'
 ]

@@ -13,15 +13,13 @@ Example::
     more = resume_drag('outputs/drag/lion/session.json', max_steps=100,
                        out_dir='outputs/drag/lion-2')
 
-Files written to ``out_dir`` (:data:`FILE_NAMES`): ``start.png``,
-``result.png``, ``trajectory.gif`` / ``.mp4`` (one frame per step, points
-drawn unless ``overlay=False``), ``latent.pt`` (final W+, (1, L, C)),
-``start_latent.pt`` (when the drag began from a latent), ``mask.png`` (when
-a mask was used), ``curves.png`` and ``session.json``
-(:mod:`~mmagic_draggan.apis.session_io` schema, written last).
+Files written to ``out_dir``: a session bundle
+(:mod:`mmagic_draggan.fileio.bundle`: ``start.png``, ``result.png``,
+``trajectory.gif`` / ``.mp4`` (one frame per step, points drawn unless
+``overlay=False``), ``latent.pt`` (final W+, (1, L, C)), ``start_latent.pt``
+(when the drag began from a latent), ``mask.png`` (when a mask was used),
+``curves.png`` and ``session.json``, written last).
 """
-import os
-import os.path as osp
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
@@ -30,27 +28,21 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mmagic_draggan.models.draggan import SESSION_OPTIONS
-from .drag_io import (find_repo_path, load_latent_file, load_mask_file,
-                      portable_path, save_latent, save_mask, save_png)
-from .session_io import load_session, save_session, session_record
+from mmagic_draggan.fileio.bundle import (BundleContent, check_bundle_dir,
+                                          write_bundle)
+from mmagic_draggan.fileio.latent import read_latent
+from mmagic_draggan.fileio.mask import check_mask, read_mask
+from mmagic_draggan.fileio.session_file import read_session
+from mmagic_draggan.structures.drag_options import DragOptions
+from mmagic_draggan.structures.points import PointsXY, check_point_pairs
+from mmagic_draggan.structures.start_image import (check_seed,
+                                                   check_truncation)
+from mmagic_draggan.utils.paths import find_repo_path, portable_path
+from mmagic_draggan.utils.visualization import trajectory_frames
 from .stop_signal import StopOnSigint
-
-PointsXY = Sequence[Sequence[float]]
 
 #: Accepted ``video`` values ('none' writes no trajectory).
 VIDEO_FORMATS = ('gif', 'mp4', 'none')
-
-#: Output file names inside ``out_dir`` ({ext}: gif or mp4).
-FILE_NAMES = dict(
-    start='start.png',
-    result='result.png',
-    video='trajectory.{ext}',
-    latent='latent.pt',
-    start_latent='start_latent.pt',
-    mask='mask.png',
-    curves='curves.png',
-    session='session.json')
 
 
 @dataclass
@@ -140,19 +132,6 @@ def _check_video(video: Optional[str]) -> str:
     return video
 
 
-def _check_out_dir(out_dir: Optional[str], overwrite: bool) -> None:
-    if out_dir is None:
-        return
-    out_dir = str(out_dir)
-    if osp.exists(out_dir) and not osp.isdir(out_dir):
-        raise ValueError(f'out_dir {out_dir!r} exists and is not a folder')
-    if not overwrite and osp.exists(osp.join(out_dir, FILE_NAMES['session'])):
-        raise ValueError(
-            f'{out_dir!r} already holds a session.json; choose another output '
-            'folder (--out-dir / --name) or overwrite it (--overwrite, '
-            'overwrite=True)')
-
-
 def _check_device(device: Optional[str]) -> None:
     if device is None:
         return
@@ -186,24 +165,6 @@ def _get_model(model_or_config, checkpoint, random_weights, device,
     from .inference import init_model
     return init_model(model_or_config, checkpoint=checkpoint, device=device,
                       random_weights=random_weights, cfg_options=cfg_options)
-
-
-def _check_mask(mask, size: int) -> np.ndarray:
-    """Mask array -> (H, W) bool, with the expected-size message."""
-    arr = np.asarray(mask)
-    if arr.ndim == 3 and arr.shape[-1] in (1, 3, 4):
-        arr = arr[..., 0]
-    if arr.shape != (size, size):
-        raise ValueError(f'mask is {"x".join(map(str, arr.shape))} but the '
-                         f'image is {size}x{size} (HxW); give a {size}x{size} '
-                         'mask')
-    if arr.dtype.kind == 'f' and not np.isfinite(arr).all():
-        raise ValueError('mask holds NaN or inf values')
-    arr = arr > 0
-    if not arr.any():
-        raise ValueError('mask is all zero: nothing would be allowed to '
-                         'change (nonzero / white = editable region)')
-    return arr
 
 
 # ----------------------------------------------------------------------
@@ -277,9 +238,10 @@ def drag(model_or_config,
             returning False stops.
         resume_info (ResumeInfo, optional): Set by :func:`resume_drag`: step
             counting and history continue from an earlier session.
-        **options: DragSession options (``SESSION_OPTIONS``): ``lr``,
-            ``latent_space``, ``num_opt_latents``, ``mode``,
-            ``stop_distance``, ``r1``, ``r2``, ``lambda_mask``, ``metric``.
+        **options: Drag options (:class:`~mmagic_draggan.structures.
+            DragOptions`): ``lr``, ``latent_space``, ``num_opt_latents``,
+            ``mode``, ``stop_distance``, ``r1``, ``r2``, ``lambda_mask``,
+            ``metric``.
 
     Returns:
         DragOutput: Final image and latent, the session record and paths.
@@ -294,7 +256,11 @@ def drag(model_or_config,
                          'used as it is (drop --truncation)')
     if latent is None and seed is None:
         seed = 0
-    for name, v, low in (('seed', seed, 0), ('fps', fps, 1),
+    if seed is not None:
+        seed = check_seed(seed)
+    if truncation is not None:
+        truncation = check_truncation(truncation)
+    for name, v, low in (('fps', fps, 1),
                          ('frame_interval', frame_interval, 1),
                          ('max_steps', max_steps, 0)):
         if v is not None and not _is_int(v, low):
@@ -303,15 +269,19 @@ def drag(model_or_config,
     if handles is None or len(handles) == 0:
         raise ValueError('no points: give at least one handle and target '
                          '(--drag HX,HY,TX,TY or --points-file)')
-    _check_out_dir(out_dir, overwrite)
+    check_point_pairs(handles, targets)
+    if max_steps is not None:
+        options['max_steps'] = int(max_steps)
+    DragOptions.create(options)  # names and values, before any model
+    check_bundle_dir(out_dir, overwrite)
     latent_file = None
     if _is_path(latent):
         latent_file = str(latent)
-        latent = load_latent_file(latent_file)
+        latent = read_latent(latent_file)
     mask_file = None
     if _is_path(mask):
         mask_file = str(mask)
-        mask = load_mask_file(mask_file)
+        mask = read_mask(mask_file)
 
     # --- the model and what depends on it
     model = _get_model(model_or_config, checkpoint, random_weights, device,
@@ -319,14 +289,12 @@ def drag(model_or_config,
     size = model.image_size
     if latent is not None:
         if latent_file is not None:
-            latent = load_latent_file(latent_file, model)
+            latent = read_latent(latent_file, model.latent_shape)
         latent = model.check_latent(latent)
     if mask_file is not None:
-        mask = load_mask_file(mask_file, size)  # now with the size check
+        mask = read_mask(mask_file, size)  # now with the size check
     elif mask is not None:
-        mask = _check_mask(mask, size)
-    if max_steps is not None:
-        options['max_steps'] = int(max_steps)
+        mask = check_mask(mask, size)
     hooks = []
     if video != 'none':
         from mmagic_draggan.engine.hooks import TrajectoryRecorderHook
@@ -343,7 +311,7 @@ def drag(model_or_config,
 
     # --- run
     stopper = StopOnSigint(session.request_stop, enabled=handle_sigint)
-    limit = int(session.options['max_steps'])
+    limit = int(session.options.max_steps)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -367,25 +335,34 @@ def drag(model_or_config,
         finally:
             if bar is not None:
                 bar.close()
-        frames = []
-        if hooks:
-            from mmagic_draggan.utils.visualization import (draw_points,
-                                                            overlay_mask)
-            for f in hooks[0].frames:
-                img = f.image
-                if overlay:
-                    img = draw_points(overlay_mask(img, session.mask),
-                                      f.handles, f.targets)
-                frames.append(img)
-        record = _make_record(model, session, result, out_dir=out_dir,
-                              from_latent=latent is not None,
-                              has_mask=mask is not None, video=video,
-                              cfg_options=cfg_options,
-                              resume_info=resume_info)
-        paths = {}
+        recorded = hooks[0].frames if hooks else []
+        prior = resume_info or ResumeInfo(session_file='')
+        record = session.record(
+            result, start_step=prior.steps, prior_seconds=prior.seconds,
+            prior_history=prior.history,
+            resumed_from=portable_path(resume_info.session_file)
+            if resume_info is not None else None)
+        if resume_info is not None:
+            record['seed'] = resume_info.seed
+        paths: Dict[str, str] = {}
         if out_dir is not None:
-            paths = _write_outputs(str(out_dir), record, session, result,
-                                   start_image, frames, fps)
+            written = write_bundle(
+                str(out_dir),
+                BundleContent(
+                    record=record, result_image=result.image,
+                    final_latent=result.latent, start_image=start_image,
+                    start_latent=session.initial_latent
+                    if latent is not None else None,
+                    mask=session.mask, frames=recorded),
+                videos=() if video == 'none' else (video, ), fps=fps,
+                overlay=overlay)
+            if written.errors:
+                raise ValueError(f'could not write the trajectory video: '
+                                 f'{written.errors}')
+            record, paths = written.record, dict(written.paths)
+            if video in paths:
+                paths['video'] = paths[video]
+        frames = trajectory_frames(recorded, session.mask, overlay)
     return DragOutput(
         image=result.image,
         start_image=start_image,
@@ -398,81 +375,8 @@ def drag(model_or_config,
         out_dir=None if out_dir is None else str(out_dir))
 
 
-def _make_record(model, session, result, out_dir, from_latent, has_mask,
-                 video, cfg_options, resume_info) -> dict:
-    """The session.json content of a finished drag."""
-    info = getattr(model, 'checkpoint_info', None) or {}
-    cfg = getattr(model, 'cfg', None)
-    files = out_dir is not None
-    prior = resume_info or ResumeInfo(session_file='')
-    record = session_record(
-        session,
-        result,
-        config=portable_path(getattr(cfg, 'filename', None)),
-        checkpoint=None if info.get('random_weights') else portable_path(
-            info.get('path')),
-        random_weights=bool(info.get('random_weights')),
-        latent_file=FILE_NAMES['start_latent'] if files and from_latent
-        else None,
-        final_latent_file=FILE_NAMES['latent'] if files else None,
-        mask_file=FILE_NAMES['mask'] if files and has_mask else None,
-        seconds=prior.seconds + result.seconds)
-    record['history'] = list(prior.history) + record['history']
-    if resume_info is not None:
-        record['seed'] = resume_info.seed
-    names = dict(FILE_NAMES, video=FILE_NAMES['video'].format(ext=video))
-    if video == 'none':
-        del names['video']
-    if not from_latent:
-        del names['start_latent']
-    if not has_mask:
-        del names['mask']
-    record.update(
-        start_step=prior.steps,
-        run_steps=result.steps,
-        run_seconds=result.seconds,
-        resumed_from=portable_path(resume_info.session_file)
-        if resume_info is not None else None,
-        cfg_options=dict(cfg_options) if cfg_options else None,
-        files=names if files else {})
-    return record
-
-
-def _write_outputs(out_dir: str, record: dict, session, result,
-                   start_image: np.ndarray, frames: List[np.ndarray],
-                   fps: int) -> Dict[str, str]:
-    """Write every file of ``record['files']``; session.json last."""
-    from mmagic_draggan.utils.visualization import plot_curves, write_video
-    os.makedirs(out_dir, exist_ok=True)
-    paths = {k: osp.join(out_dir, v) for k, v in record['files'].items()}
-    save_png(start_image, paths['start'])
-    save_png(result.image, paths['result'])
-    save_latent(result.latent, paths['latent'])
-    if 'start_latent' in paths:
-        save_latent(session.initial_latent, paths['start_latent'])
-    if 'mask' in paths:
-        save_mask(session.mask, paths['mask'])
-    if 'video' in paths:
-        # hold the last frame for half a second
-        write_video(frames + [frames[-1]] * max(1, fps // 2), paths['video'],
-                    fps=fps)
-    hist = record['history']
-    plot_curves([h['step'] for h in hist], [h['mean_distance'] for h in hist],
-                [h['loss'] for h in hist], paths['curves'])
-    save_session(record, paths['session'])
-    return paths
-
-
 # ----------------------------------------------------------------------
 # session files: re-run and resume
-def _check_pairs(pts, what: str, path: str) -> list:
-    if not isinstance(pts, list) or not all(
-            isinstance(p, (list, tuple)) and len(p) == 2 for p in pts):
-        raise ValueError(f'"{what}" in {path!r} must be [[x, y], ...]; got '
-                         f'{pts!r}')
-    return [list(p) for p in pts]
-
-
 def drag_kwargs_from_file(path: str, resume: bool = False) -> Dict[str, Any]:
     """The :func:`drag` arguments stored in a session or points JSON.
 
@@ -494,51 +398,38 @@ def drag_kwargs_from_file(path: str, resume: bool = False) -> Dict[str, Any]:
     Raises:
         ValueError: Unreadable or ill-formed file, or nothing to resume from.
     """
-    rec = load_session(path)
-    kw: Dict[str, Any] = {}
-    if rec.get('config'):
-        kw['model_or_config'] = find_repo_path(rec['config'])
-    if rec.get('random_weights'):
+    sf = read_session(path)
+    kw: Dict[str, Any] = dict(sf.options)
+    if sf.config:
+        kw['model_or_config'] = find_repo_path(sf.config)
+    if sf.random_weights:
         kw['random_weights'] = True
-    elif rec.get('checkpoint'):
-        kw['checkpoint'] = find_repo_path(rec['checkpoint'])
-    if rec.get('cfg_options'):
-        kw['cfg_options'] = dict(rec['cfg_options'])
-    hp = rec.get('hyper_parameters') or {}
-    if not isinstance(hp, dict):
-        raise ValueError(f'"hyper_parameters" in {path!r} must be an object')
-    for key in SESSION_OPTIONS:
-        if hp.get(key) is not None:
-            kw[key] = hp[key]
-    if rec.get('mask_file'):
-        kw['mask'] = rec['mask_file']
-    targets = _check_pairs(rec['targets'], 'targets', path)
+    elif sf.checkpoint:
+        kw['checkpoint'] = find_repo_path(sf.checkpoint)
+    if sf.cfg_options:
+        kw['cfg_options'] = dict(sf.cfg_options)
+    if sf.mask_file:
+        kw['mask'] = sf.mask_file
     if resume:
-        if not rec.get('final_latent_file'):
+        if not sf.final_latent_file:
             raise ValueError(
                 f'{path!r} has no final_latent_file: only a session.json '
                 'written with an output folder (tools/drag.py) can be resumed')
-        final = _check_pairs(rec.get('final_handles'), 'final_handles', path)
-        if len(final) != len(targets):
-            raise ValueError(f'{path!r} has {len(final)} final_handles but '
-                             f'{len(targets)} targets')
-        kw.update(latent=rec['final_latent_file'], handles=final,
-                  targets=targets)
+        if sf.final_handles is None:
+            raise ValueError(f'{path!r} has no final_handles to resume from')
+        kw.update(latent=sf.final_latent_file, handles=sf.final_handles,
+                  targets=sf.targets)
         kw['resume_info'] = ResumeInfo(
-            session_file=osp.abspath(path),
-            steps=int(rec.get('steps') or 0),
-            seconds=float(rec.get('seconds') or 0.),
-            history=list(rec.get('history') or []),
-            seed=rec.get('seed'))
+            session_file=sf.path, steps=sf.steps, seconds=sf.seconds,
+            history=sf.history, seed=sf.seed)
     else:
-        kw.update(handles=_check_pairs(rec['handles'], 'handles', path),
-                  targets=targets)
-        if rec.get('latent_file'):
-            kw['latent'] = rec['latent_file']
-        elif rec.get('seed') is not None:
-            kw['seed'] = rec['seed']
-            if hp.get('truncation') is not None:
-                kw['truncation'] = hp['truncation']
+        kw.update(handles=sf.handles, targets=sf.targets)
+        if sf.latent_file:
+            kw['latent'] = sf.latent_file
+        elif sf.seed is not None:
+            kw['seed'] = sf.seed
+            if sf.truncation is not None:
+                kw['truncation'] = sf.truncation
     return kw
 
 
@@ -604,6 +495,5 @@ def resume_drag(session_file: str, **overrides) -> DragOutput:
 
 __all__ = [
     'drag', 'resume_drag', 'DragOutput', 'ResumeInfo',
-    'drag_kwargs_from_file', 'merge_drag_kwargs', 'FILE_NAMES',
-    'VIDEO_FORMATS'
+    'drag_kwargs_from_file', 'merge_drag_kwargs', 'VIDEO_FORMATS'
 ]

@@ -75,8 +75,9 @@ def init_model(config: Union[str, Config, dict],
     Args:
         config (str | Config | dict): Config file (e.g.
             ``configs/draggan/draggan_stylegan2_lions-512x512.py``).
-        checkpoint (str, optional): Checkpoint path or zoo name; None uses the
-            config's ``checkpoint.path``.
+        checkpoint (str, optional): Checkpoint path, zoo name or
+            ``'none'``/``'random'``; None uses the config's checkpoint (see
+            :func:`~mmagic_draggan.utils.weights.resolve_weights`).
         device (str, optional): ``'cpu'``, ``'cuda'``, ``'cuda:1'``; None
             picks CUDA when available.
         random_weights (bool): Skip loading: deterministic random weights
@@ -88,7 +89,13 @@ def init_model(config: Union[str, Config, dict],
 
     Returns:
         DragGAN: The model in eval mode on ``device``; ``model.cfg`` holds the
-        config and ``model.checkpoint_info`` what was loaded.
+        config, ``model.cfg_options`` the overrides and
+        ``model.checkpoint_info`` what was loaded.
+
+    Raises:
+        CheckpointError: No checkpoint where one is needed (the message gives
+            the download command or says to pass one), or one that does not
+            fit.
     """
     import mmagic_draggan  # noqa: F401  (registers the components)
     cfg = load_config(config, cfg_options)
@@ -97,24 +104,20 @@ def init_model(config: Union[str, Config, dict],
                          'configs/draggan/*.py')
     check_model_keys(cfg.model)
     dev = resolve_device(device)
-    if not random_weights:
-        # find the file before building: a missing checkpoint fails fast
-        from mmagic_draggan.utils.checkpoint import (load_generator_checkpoint,
-                                                     resolve_checkpoint)
-        path = resolve_checkpoint(checkpoint, cfg)
-        if path is None:
-            raise ValueError(
-                'this config names no released checkpoint; pass a checkpoint '
-                '(--checkpoint PATH) or use random weights (--random-weights)')
+    from mmagic_draggan.utils.checkpoint import load_generator_checkpoint
+    from mmagic_draggan.utils.weights import resolve_weights
+    # find the file before building: a missing checkpoint fails fast
+    path = resolve_weights(checkpoint, cfg, random_weights).require()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = MODELS.build(cfg.model)
     info = dict(random_weights=True, seed=seed)
-    if not random_weights:
+    if path is not None:
         info = load_generator_checkpoint(
             model.generator, path,
             config_hint=getattr(cfg, 'filename', None))
         info = dict(info, path=path, random_weights=False)
     model.cfg = cfg
+    model.cfg_options = dict(cfg_options) if cfg_options else None
     model.checkpoint_info = info
     return model.to(dev).eval()

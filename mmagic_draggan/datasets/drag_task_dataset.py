@@ -5,7 +5,8 @@ from typing import Any, Dict, List, Optional
 from mmengine.dataset import BaseDataset
 
 from mmagic_draggan.registry import DATASETS
-from .drag_task import DragTask, TaskError, parse_task, read_task_file
+from .drag_task import (DragTask, TaskError, load_task, parse_task,
+                        read_task_file)
 
 
 @DATASETS.register_module()
@@ -77,4 +78,4 @@ class DragTaskDataset(BaseDataset):
             dict: ``dict(inputs=DragTask)``.
         """
         info = self.pipeline(self.get_data_info(idx))
-        return dict(inputs=DragTask.from_info(info))
+        return dict(inputs=load_task(info))

@@ -3,14 +3,15 @@
 The layout lives in ``demo/``; everything here is plain Python that the
 tests call directly: a shared model cache, the per-browser-session state,
 the display (overlays, click mapping, brush masks), the session files and
-the handlers themselves. No DragGAN math: the handlers call
-:class:`~mmagic_draggan.models.DragSession`.
+the handlers, one module per panel, behind one guard (:mod:`.guards`). No
+DragGAN math: the handlers call :class:`~mmagic_draggan.models.DragSession`.
 """
 from .checkpoints import CheckpointStatus, checkpoint_status, \
     download_checkpoint
-from .handlers import DemoHandlers, Refresh, Settings, View
+from .handlers import DemoHandlers
 from .model_cache import ModelCache
 from .state import DemoState
+from .views import Refresh, Settings, View
 
 __all__ = [
     'CheckpointStatus', 'checkpoint_status', 'download_checkpoint',

@@ -8,13 +8,15 @@ at the centre of its block. Gradio reports clicks in the image's own pixels
 and never scales them up, so the image must not be smaller than it is shown.
 Points are ``(x, y)`` pixels throughout.
 """
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Optional, Tuple
 
 import cv2
 import numpy as np
 
-from mmagic_draggan.utils.visualization import (add_watermark, draw_points,
-                                                overlay_mask)
+from mmagic_draggan.utils.visualization import compose, enlarge
+
+__all__ = ['DISPLAY_SIDE', 'display_scale', 'click_to_pixel', 'compose',
+           'editor_value', 'mask_from_editor']
 
 #: Images are enlarged to at least this side (integer factor) for display.
 DISPLAY_SIDE = 512
@@ -23,20 +25,6 @@ DISPLAY_SIDE = 512
 def display_scale(image_size: int, side: int = DISPLAY_SIDE) -> int:
     """Integer enlargement of an ``image_size`` image for display (>= 1)."""
     return max(1, int(side) // int(image_size))
-
-
-def enlarge(image: np.ndarray, scale: int) -> np.ndarray:
-    """Nearest-neighbour enlargement of an (H, W[, C]) array by ``scale``."""
-    if scale == 1:
-        return image
-    return np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
-
-
-def to_display_xy(points_xy: Sequence[Sequence[float]],
-                  scale: int) -> List[List[float]]:
-    """Model (x, y) pixels -> display (x, y) pixels (block centres)."""
-    off = (scale - 1) / 2
-    return [[p[0] * scale + off, p[1] * scale + off] for p in points_xy]
 
 
 def click_to_pixel(index: Any, scale: int, image_size: int) -> Tuple[int, int]:
@@ -65,39 +53,6 @@ def click_to_pixel(index: Any, scale: int, image_size: int) -> Tuple[int, int]:
         raise ValueError(f'the click ({x:g}, {y:g}) is outside the '
                          f'{side}x{side} image')
     return int(x // scale), int(y // scale)
-
-
-def compose(image: np.ndarray,
-            handles: Sequence[Sequence[float]] = (),
-            targets: Sequence[Sequence[float]] = (),
-            mask: Optional[np.ndarray] = None,
-            show_mask: bool = False,
-            watermark: bool = True,
-            scale: int = 1) -> np.ndarray:
-    """The display image: enlarged, fixed region tinted, points, watermark.
-
-    Args:
-        image (np.ndarray): (H, W, 3) uint8 RGB at model resolution.
-        handles (list): [[x, y], ...] model pixels; a handle beyond
-            ``len(targets)`` is drawn without a target.
-        targets (list): [[x, y], ...] model pixels.
-        mask (np.ndarray, optional): (H, W) bool, True = may change.
-        show_mask (bool): Tint the region outside ``mask``.
-        watermark (bool): Write "AI generated" in the corner.
-        scale (int): Display enlargement.
-
-    Returns:
-        np.ndarray: (H * scale, W * scale, 3) uint8 RGB.
-    """
-    out = enlarge(image, scale)
-    if show_mask and mask is not None:
-        out = overlay_mask(out, enlarge(mask, scale))
-    if len(handles):
-        out = draw_points(out, to_display_xy(handles, scale),
-                          to_display_xy(targets, scale))
-    if watermark:
-        out = add_watermark(out)
-    return out
 
 
 def editor_value(image: np.ndarray, scale: int) -> dict:

@@ -12,9 +12,12 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from mmagic_draggan.utils.checkpoint import CheckpointError
-from .checkpoints import CheckpointStatus, checkpoint_status
+from mmagic_draggan.utils.weights import WeightsSpec
+from .checkpoints import checkpoint_status
 
+__all__ = ['ModelCache', 'ModelKey']
+
+#: (config, checkpoint file or None for random weights, device)
 ModelKey = Tuple[str, Optional[str], str]
 
 
@@ -38,42 +41,47 @@ class ModelCache:
         self.max_models = max(1, int(max_models))
         self._models: 'OrderedDict[ModelKey, object]' = OrderedDict()
         self._lock = threading.Lock()
-        #: config (real path) -> checkpoint file given with ``--checkpoint``
+        #: config (real path) -> checkpoint argument given with --checkpoint
         self._overrides: Dict[str, str] = {}
 
-    def set_checkpoint(self, config: str, path: str) -> None:
-        """Use ``path`` for ``config`` instead of the file in the checkpoint
-        folder (the demo's ``--checkpoint PATH``).
+    def set_checkpoint(self, config: str, checkpoint: str) -> WeightsSpec:
+        """Use ``checkpoint`` (a file path, zoo name or ``none``/``random``)
+        for ``config`` instead of the config's own (the demo's
+        ``--checkpoint``).
+
+        Returns:
+            WeightsSpec: What it means (a missing zoo file is offered for
+            download by the page).
 
         Raises:
-            CheckpointError: ``path`` is not a file.
+            CheckpointError: Neither an existing file nor a zoo name, or a
+                zoo checkpoint that does not fit the config.
         """
-        if not osp.isfile(path):
-            raise CheckpointError(f'checkpoint file {path!r} does not exist')
-        self._overrides[osp.realpath(config)] = osp.abspath(path)
+        spec = checkpoint_status(config, self.checkpoint_dir, checkpoint)
+        # a file is kept as an absolute path: later lookups do not depend on
+        # the working directory
+        self._overrides[osp.realpath(config)] = \
+            spec.path if spec.source == 'path' else checkpoint
+        return spec
 
-    def status(self, config: str) -> CheckpointStatus:
-        """The checkpoint status of ``config`` in this cache's folder (or
-        the file set with :meth:`set_checkpoint`)."""
-        path = self._overrides.get(osp.realpath(config))
-        if path is not None:
-            return CheckpointStatus(config, osp.basename(path), path,
-                                    osp.isfile(path), None)
-        return checkpoint_status(config, self.checkpoint_dir)
+    def status(self, config: str) -> WeightsSpec:
+        """The checkpoint of ``config`` in this cache's folder (or the one
+        set with :meth:`set_checkpoint`), looked up now."""
+        return checkpoint_status(config, self.checkpoint_dir,
+                                 self._overrides.get(osp.realpath(config)))
 
     def key(self, config: str, random_weights: bool = False) -> ModelKey:
         """The cache key of a model, after checking its checkpoint exists.
+        Configs without a checkpoint (the tiny one) get random weights.
 
         Raises:
             CheckpointError: The checkpoint is not on disk (the message gives
                 the download command).
         """
-        status = self.status(config)
-        if random_weights or (status.path is None and status.name is None):
+        spec = self.status(config)
+        if random_weights or spec.random or spec.path is None:
             return (config, None, str(self.device))
-        if not status.exists:
-            raise CheckpointError(status.describe().replace('**', ''))
-        return (config, status.path, str(self.device))
+        return (config, spec.require(), str(self.device))
 
     def add(self, config: str, model, random_weights: bool = False) -> None:
         """Put an already built model into the cache (e.g. a preloaded

@@ -1,166 +1,138 @@
-"""Save an edit as files, and read such files back (the demo's Save/Load).
+"""The demo's Save and Load: a session bundle out, an upload back in.
 
-The files follow :mod:`mmagic_draggan.apis.session_io` (the CLI's schema):
-``draggan_session.json`` names the other files by base name, relative to its
-own folder. In a browser upload every file lands in its own temporary
-folder, so :func:`read_bundle` finds them by base name among the uploads
-(and reads no other file, whatever the JSON names).
+Save writes the same bundle as the CLI (:func:`~mmagic_draggan.fileio.bundle.
+write_bundle`: ``result.png``, ``session.json``, ``start_latent.pt``, ...).
+Load reads the session JSON with :func:`~mmagic_draggan.fileio.session_file.
+read_session` (v2 and v1 records, so the demo's older bundles with
+``draggan_session.json`` naming ``draggan_start_latent.pt`` load too). In a
+browser upload every file lands in its own temporary folder, so the files a
+JSON names are found by base name among the uploads only: a JSON never makes
+the server read any other file.
 """
-import os
 import os.path as osp
-import shutil
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import numpy as np
 import torch
 
-from mmagic_draggan.apis.drag_io import (load_latent_file, load_mask_file,
-                                         save_latent, save_mask, save_png)
-from mmagic_draggan.apis.session_io import (load_session, save_session,
-                                            session_record)
-from mmagic_draggan.utils.visualization import add_watermark, write_video
-from .display import compose
+from mmagic_draggan.fileio.bundle import (BundleContent, WrittenBundle,
+                                          write_bundle)
+from mmagic_draggan.fileio.latent import read_latent
+from mmagic_draggan.fileio.mask import read_mask
+from mmagic_draggan.fileio.session_file import SessionFile, read_session
 
-RESULT_PNG = 'draggan_result.png'
-SESSION_JSON = 'draggan_session.json'
-START_LATENT = 'draggan_start_latent.pt'
-FINAL_LATENT = 'draggan_final_latent.pt'
-MASK_PNG = 'draggan_mask.png'
-TRAJECTORY_GIF = 'draggan_trajectory.gif'
-TRAJECTORY_MP4 = 'draggan_trajectory.mp4'
+__all__ = ['MAX_VIDEO_FRAMES', 'SAVED_ORDER', 'save_edit', 'Upload',
+           'read_upload']
 
 #: Most frames written to a trajectory video (evenly picked, last kept).
 MAX_VIDEO_FRAMES = 120
+#: Order of the saved files in the page (by bundle kind).
+SAVED_ORDER = ('result', 'session', 'start', 'start_latent', 'latent',
+               'mask', 'curves', 'gif', 'mp4')
 
 
-def _pick(n: int, limit: int) -> List[int]:
-    if n <= limit:
-        return list(range(n))
-    idx = np.linspace(0, n - 1, limit).round().astype(int)
-    return sorted(set(idx.tolist()))
-
-
-def write_bundle(folder: str,
-                 session,
-                 image: np.ndarray,
-                 frames: Sequence = (),
-                 result=None,
-                 config: Optional[str] = None,
-                 checkpoint: Optional[str] = None,
-                 random_weights: bool = False,
-                 watermark: bool = True,
-                 video_scale: int = 1) -> Dict[str, str]:
-    """Write the result PNG, session JSON, latents, mask and trajectory.
+def save_edit(folder: str,
+              session,
+              image: np.ndarray,
+              frames: Sequence = (),
+              result=None,
+              watermark: bool = True,
+              scale: int = 1) -> WrittenBundle:
+    """Write an edit as a session bundle (the folder is emptied first).
 
     Args:
-        folder (str): Output folder (emptied first).
-        session (DragSession): The edit.
+        folder (str): The bundle folder.
+        session (DragSession): The edit; its record gives config,
+            checkpoint, seed, points and hyper-parameters.
         image (np.ndarray): Current image, (H, W, 3) uint8.
         frames (list): ``TrajectoryRecorderHook.frames``.
         result (DragResult, optional): The last finished run.
-        config / checkpoint / random_weights: Recorded in the JSON.
-        watermark (bool): "AI generated" on the PNG and the videos.
-        video_scale (int): Enlargement of the video frames.
+        watermark (bool): "AI generated" on the result and the videos.
+        scale (int): Enlargement of the video frames (the page's).
 
     Returns:
-        dict: ``{'result', 'session', 'start_latent', 'final_latent',
-        'mask', 'gif', 'mp4'}`` -> path, for the files written (``'errors'``
-        maps a file that failed to its message).
+        WrittenBundle: Paths by kind; a video that could not be written is
+        in ``errors``.
     """
-    if osp.isdir(folder):
-        shutil.rmtree(folder)
-    os.makedirs(folder)
-    out: Dict[str, str] = {}
-    errors: Dict[str, str] = {}
-    out['result'] = save_png(add_watermark(image) if watermark else image,
-                             osp.join(folder, RESULT_PNG))
-    out['start_latent'] = save_latent(session.initial_latent,
-                                      osp.join(folder, START_LATENT))
-    out['final_latent'] = save_latent(session.latent,
-                                      osp.join(folder, FINAL_LATENT))
-    mask_file = None
-    if session.mask is not None:
-        out['mask'] = save_mask(session.mask, osp.join(folder, MASK_PNG))
-        mask_file = MASK_PNG
-    record = session_record(
-        session, result, config=config, checkpoint=checkpoint,
-        random_weights=random_weights, latent_file=START_LATENT,
-        final_latent_file=FINAL_LATENT, mask_file=mask_file)
-    out['session'] = save_session(record, osp.join(folder, SESSION_JSON))
-    if frames:
-        shown = [
-            compose(frames[i].image, frames[i].handles, frames[i].targets,
-                    watermark=watermark, scale=video_scale)
-            for i in _pick(len(frames), MAX_VIDEO_FRAMES)
-        ]
-        for key, name in (('gif', TRAJECTORY_GIF), ('mp4', TRAJECTORY_MP4)):
-            try:
-                out[key] = write_video(shown, osp.join(folder, name))
-            except Exception as err:  # e.g. no ffmpeg: keep the other files
-                errors[key] = f'{type(err).__name__}: {err}'
-    if errors:
-        out['errors'] = errors  # type: ignore[assignment]
-    return out
+    start = session.initial_image()
+    content = BundleContent(
+        record=session.record(result=result),
+        result_image=image,
+        final_latent=session.latent,
+        start_image=start,
+        start_latent=session.initial_latent,  # a bundle loads without seed
+        mask=session.mask,
+        frames=list(frames))
+    return write_bundle(folder, content, videos=('gif', 'mp4'),
+                        watermark=watermark, scale=scale,
+                        max_video_frames=MAX_VIDEO_FRAMES, clear=True)
 
 
 @dataclass
-class Bundle:
-    """What :func:`read_bundle` found.
+class Upload:
+    """What :func:`read_upload` found.
 
     Attributes:
-        record (dict): The validated session JSON.
-        latent (Tensor | None): Start latent, when its file was given.
-        mask (np.ndarray | None): (H, W) bool, when its file was given.
-        notes (list[str]): Files the JSON names that were not uploaded.
+        session (SessionFile): The validated session JSON.
+        latent (Tensor | None): Start latent (1, L, C), when uploaded.
+        mask (np.ndarray | None): (H, W) bool, when uploaded.
+        missing (list[str]): Base names of files the JSON names that were
+            not uploaded.
     """
-    record: dict
+    session: SessionFile
     latent: Optional[torch.Tensor] = None
     mask: Optional[np.ndarray] = None
-    notes: List[str] = field(default_factory=list)
+    missing: List[str] = field(default_factory=list)
 
 
-def read_bundle(paths: Sequence[str]) -> Bundle:
+def upload_paths(files: Any) -> List[str]:
+    """The paths of a ``gr.File`` value (a path, file objects or a list)."""
+    if isinstance(files, (str, bytes)) or hasattr(files, '__fspath__'):
+        files = [files]
+    return [str(getattr(f, 'name', f)) for f in (files or []) if f]
+
+
+def read_upload(paths: Sequence[str]) -> Upload:
     """Read an uploaded session: one JSON plus the files it names.
 
     Args:
-        paths (list[str]): Uploaded files (the JSON, optionally the start
-            latent ``.pt`` and the mask ``.png``; others are ignored).
+        paths (list[str]): Uploaded files (the JSON, optionally its start
+            latent ``.pt`` and mask ``.png``; others are ignored).
 
     Returns:
-        Bundle: The record, latent and mask.
+        Upload: The session, latent and mask.
 
     Raises:
         ValueError: No or several JSON files, an invalid JSON, or a latent /
             mask file that cannot be read (see
-            :func:`~mmagic_draggan.apis.drag_io.load_latent_file` and
-            :func:`~mmagic_draggan.apis.drag_io.load_mask_file`).
+            :func:`~mmagic_draggan.fileio.latent.read_latent` and
+            :func:`~mmagic_draggan.fileio.mask.read_mask`).
     """
     paths = [str(p) for p in (paths or []) if p]
     jsons = [p for p in paths if p.lower().endswith('.json')]
     if len(jsons) != 1:
         raise ValueError(
-            'upload exactly one session JSON (draggan_session.json), '
-            f'optionally with its {START_LATENT} and {MASK_PNG}; got '
-            f'{len(jsons)} JSON files')
-    record = load_session(jsons[0])
+            'upload exactly one session JSON (session.json), optionally '
+            f'with its start_latent.pt and mask.png; got {len(jsons)} JSON '
+            'files')
+    sf = read_session(jsons[0])
     by_name = {osp.basename(p): p for p in paths}
-    bundle = Bundle(record)
+    out = Upload(sf)
 
-    def find(key: str) -> Optional[str]:
-        named = record.get(key)
+    def find(named: Optional[str]) -> Optional[str]:
         if not named:
             return None
-        # only uploaded files: a JSON must not make the server read others
-        if osp.basename(named) in by_name:
-            return by_name[osp.basename(named)]
-        bundle.notes.append(osp.basename(named))
+        name = osp.basename(named)
+        if name in by_name:  # only uploaded files, whatever the JSON names
+            return by_name[name]
+        out.missing.append(name)
         return None
 
-    latent_path = find('latent_file')
+    latent_path = find(sf.latent_file)
     if latent_path is not None:
-        bundle.latent = load_latent_file(latent_path)
-    mask_path = find('mask_file')
+        out.latent = read_latent(latent_path)
+    mask_path = find(sf.mask_file)
     if mask_path is not None:
-        bundle.mask = load_mask_file(mask_path)
-    return bundle
+        out.mask = read_mask(mask_path)
+    return out

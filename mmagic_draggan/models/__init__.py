@@ -1,9 +1,11 @@
 from .draggan import DragGAN, to_uint8_image
 from .drag_session import DragResult, DragSession, StepResult
+from .drag_task_runner import new_task_session, run_task, run_tasks
 from .losses import MotionSupervisionLoss
 from .trackers import NearestNeighbourTracker
 
 __all__ = [
     'DragGAN', 'DragSession', 'StepResult', 'DragResult',
-    'MotionSupervisionLoss', 'NearestNeighbourTracker', 'to_uint8_image'
+    'MotionSupervisionLoss', 'NearestNeighbourTracker', 'to_uint8_image',
+    'new_task_session', 'run_task', 'run_tasks'
 ]

@@ -3,32 +3,28 @@
 Coordinate convention: at this API points are ``(x, y)`` image pixels
 (x = column, y = row, origin top-left, pixel centres at integers). Inside,
 tensors are (row, col) and named ``*_rc``. Conversion happens only in
-:func:`xy_to_rc` / :func:`rc_to_xy`.
+:func:`~mmagic_draggan.structures.points.xy_to_rc` /
+:func:`~mmagic_draggan.structures.points.rc_to_xy`.
 """
-import copy
+import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from mmagic_draggan.registry import HOOKS
+from mmagic_draggan.fileio.mask import check_mask
+from mmagic_draggan.fileio.session_file import FORMAT, VERSION
+from mmagic_draggan.registry import DRAG_HOOKS
+from mmagic_draggan.structures.drag_options import DragOptions
+from mmagic_draggan.structures.points import (PointsXY, check_point_pairs,
+                                              rc_to_xy, xy_to_rc)
+from mmagic_draggan.structures.start_image import (check_seed,
+                                                   check_truncation)
+from mmagic_draggan.utils.paths import portable_path
 from .draggan import DragGAN, to_uint8_image
-
-PointsXY = Sequence[Sequence[float]]
-
-
-def xy_to_rc(points_xy: PointsXY) -> Tensor:
-    """[[x, y], ...] -> (N, 2) float tensor in (row, col) order."""
-    t = torch.as_tensor(points_xy, dtype=torch.float64).reshape(-1, 2)
-    return t.flip(1).float()
-
-
-def rc_to_xy(points_rc: Tensor) -> List[List[float]]:
-    """(N, 2) (row, col) tensor -> [[x, y], ...] floats."""
-    return [[float(c), float(r)] for r, c in points_rc.tolist()]
 
 
 @dataclass
@@ -104,7 +100,12 @@ class DragSession:
         truncation (float, optional): psi for ``seed``.
         hooks (list, optional): Drag hooks (configs or objects) besides the
             model's ``drag_hooks``.
-        **options: Per-session overrides of ``SESSION_OPTIONS``.
+        **options: Per-session overrides of the model's
+            :class:`~mmagic_draggan.structures.DragOptions`.
+
+    Attributes:
+        options (DragOptions): The options in force (change them with
+            :meth:`configure`).
     """
 
     def __init__(self,
@@ -117,19 +118,17 @@ class DragSession:
         if (latent is None) == (seed is None):
             raise ValueError('give exactly one of latent= and seed=')
         self.model = model
-        self.seed = None if seed is None else int(seed)
+        self.seed = None if seed is None else check_seed(seed)
         #: psi the start latent was made with (meaningful with ``seed``)
-        self.truncation = float(model.truncation if truncation is None
-                                else truncation)
+        self.truncation = check_truncation(
+            model.truncation if truncation is None else truncation)
         if latent is None:
             latent = model.latent_from_seed(self.seed, truncation)
         self.initial_latent = model.check_latent(latent)
-        self.options = {**model.defaults}
-        self.motion_loss = copy.copy(model.motion_loss)
-        self.tracker = copy.copy(model.tracker)
+        self.options = model.default_options
         self.configure(**options)
         self.hooks = [
-            HOOKS.build(h) if isinstance(h, dict) else h
+            DRAG_HOOKS.build(h) if isinstance(h, dict) else h
             for h in list(model.drag_hooks) + list(hooks or [])
         ]
         self.steps_taken = 0
@@ -144,27 +143,20 @@ class DragSession:
     # ------------------------------------------------------------------
     # options
     def configure(self, **options) -> None:
-        """Change hyper-parameters (``SESSION_OPTIONS``) between steps.
+        """Change drag options between steps (any
+        :class:`~mmagic_draggan.structures.DragOptions` field).
 
         Changes of the latent space, the number of optimised rows or the
         learning rate start a new drag at the next step; the others take
-        effect at once.
+        effect at once. Nothing changes when a value is refused.
+
+        Raises:
+            ValueError: An unknown option or a bad value.
         """
-        opts = self.model.check_options(options)
-        loss_kw = {k: opts.pop(k) for k in ('r1', 'lambda_mask') if k in opts}
-        if loss_kw:
-            loss = self.motion_loss
-            self.motion_loss = type(loss)(**{
-                'r1': loss.r1, 'lambda_mask': loss.lambda_mask,
-                'min_distance': loss.min_distance, **loss_kw})
-        track_kw = {k: opts.pop(k) for k in ('r2', 'metric') if k in opts}
-        if track_kw:
-            self.tracker = type(self.tracker)(**{
-                'r2': self.tracker.r2, 'metric': self.tracker.metric,
-                **track_kw})
-        restart = any(k in opts and opts[k] != self.options.get(k)
-                      for k in ('latent_space', 'num_opt_latents', 'lr'))
-        self.options.update(opts)
+        new = self.options.replace(**options)
+        new.check_latents(self.model.num_latents)
+        restart = self.options.restarts(new)
+        self.options = new
         if restart and hasattr(self, '_base'):
             self._set_base(self.latent)
 
@@ -174,42 +166,21 @@ class DragSession:
 
     @property
     def stop_distance(self) -> float:
-        d = self.options.get('stop_distance')
-        return self.model.default_stop_distance() if d is None else float(d)
+        """The stop distance in force, px (auto value resolved)."""
+        return self.options.stop_distance_px(self.image_size)
 
     # ------------------------------------------------------------------
     # points and mask
-    def _check_points(self, points_xy: PointsXY, what: str) -> Tensor:
-        try:
-            arr = np.asarray(points_xy, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f'{what} must be a list of [x, y] pixel pairs; '
-                             f'got {points_xy!r}') from None
-        if arr.size == 0:
-            return torch.zeros(0, 2)
-        if arr.ndim != 2 or arr.shape[1] != 2:
-            raise ValueError(f'{what} must be a list of [x, y] pixel pairs; '
-                             f'got an array of shape {arr.shape}')
-        if not np.isfinite(arr).all():
-            raise ValueError(f'{what} hold NaN or inf: {arr.tolist()}')
-        H = W = self.image_size
-        off = [p for p in arr.tolist()
-               if not (0 <= p[0] <= W - 1 and 0 <= p[1] <= H - 1)]
-        if off:
-            raise ValueError(
-                f'{what} {off} lie outside the {W}x{H} image: x must be in '
-                f'[0, {W - 1}] and y in [0, {H - 1}] (x = column, y = row)')
-        return xy_to_rc(arr)
-
     def set_points(self, handles: PointsXY, targets: PointsXY) -> None:
-        """Replace all points; handles[i] is dragged to targets[i] ((x, y))."""
-        h = self._check_points(handles, 'handles')
-        t = self._check_points(targets, 'targets')
-        if len(h) != len(t):
-            raise ValueError(f'got {len(h)} handles but {len(t)} targets: '
-                             'every handle needs exactly one target')
-        self._handles_rc, self._targets_rc = h, t
-        self._user_handles_rc = h.clone()
+        """Replace all points; handles[i] is dragged to targets[i] ((x, y)).
+
+        Raises:
+            ValueError: See :func:`~mmagic_draggan.structures.points.
+                check_point_pairs` (the points are kept as they were).
+        """
+        h, t = check_point_pairs(handles, targets, self.image_size)
+        self._handles_rc, self._targets_rc = xy_to_rc(h), xy_to_rc(t)
+        self._user_handles_rc = self._handles_rc.clone()
         self._new_drag = True
 
     def add_point(self, handle: Sequence[float],
@@ -246,21 +217,18 @@ class DragSession:
     def set_mask(self, mask) -> None:
         """Set the editable region, (H, W), nonzero = may change; None to
         remove. Outside it the features are held to those at the start of
-        the drag (weight ``lambda_mask``)."""
+        the drag (weight ``lambda_mask``).
+
+        Raises:
+            ValueError: See :func:`~mmagic_draggan.fileio.mask.check_mask`
+                (another size, NaN, all zero); the mask is kept as it was.
+        """
         if mask is None:
             self._mask = None
         else:
-            m = torch.as_tensor(np.asarray(mask))
-            H = W = self.image_size
-            if m.ndim == 3 and m.shape[-1] in (1, 3, 4):
-                m = m[..., 0]
-            if tuple(m.shape) != (H, W):
-                raise ValueError(f'mask must be {H}x{W} (H, W) like the '
-                                 f'image; got shape {tuple(m.shape)}')
-            m = m.float()
-            if not torch.isfinite(m).all():
-                raise ValueError('mask holds NaN or inf values')
-            self._mask = (m > 0).float()
+            # (H, W) float, 1 = may change
+            self._mask = torch.from_numpy(
+                check_mask(mask, self.image_size)).float()
         self._new_drag = True
 
     @property
@@ -272,9 +240,9 @@ class DragSession:
     # latent
     def _set_base(self, latent: Tensor) -> None:
         """Make ``latent`` the base of a fresh optimisation (new drag)."""
-        n = int(self.options['num_opt_latents'])
+        n = self.options.num_opt_latents
         self._base = latent.detach().clone()
-        if self.options['latent_space'] == 'w+':
+        if self.options.latent_space == 'w+':
             # W+: a copy of the first n rows
             param = self._base[:, :n].clone()
         else:
@@ -282,12 +250,12 @@ class DragSession:
             param = torch.zeros_like(self._base[:, :1])
         self._param = param.requires_grad_(True)
         self._optim = torch.optim.Adam([self._param],
-                                       lr=float(self.options['lr']))
+                                       lr=self.options.lr)
         self._new_drag = True
 
     def _current_latent(self) -> Tensor:
-        n = int(self.options['num_opt_latents'])
-        if self.options['latent_space'] == 'w+':
+        n = self.options.num_opt_latents
+        if self.options.latent_space == 'w+':
             head = self._param
         else:
             head = self._base[:, :n] + self._param
@@ -302,6 +270,10 @@ class DragSession:
         """Render the current latent, (H, W, 3) uint8 RGB."""
         return to_uint8_image(self.model.render(self.latent))
 
+    def initial_image(self) -> np.ndarray:
+        """Render the start latent, (H, W, 3) uint8 RGB."""
+        return to_uint8_image(self.model.render(self.initial_latent))
+
     def reset(self) -> None:
         """Back to the initial latent; the handles go back to where they
         were set, targets and mask are kept."""
@@ -313,7 +285,7 @@ class DragSession:
     # ------------------------------------------------------------------
     # the algorithm
     def _begin_drag(self) -> None:
-        mode = self.options['mode']
+        mode = self.options.mode
         self._set_base(self.latent)
         self._new_drag = False
         with torch.no_grad():
@@ -340,7 +312,7 @@ class DragSession:
         """
         if self._new_drag:
             self._begin_drag()
-        mode = self.options['mode']
+        mode = self.options.mode
         want_image = return_image or self._wants_image()
         with torch.enable_grad():  # also under a caller's no_grad
             ws = self._current_latent()
@@ -349,15 +321,18 @@ class DragSession:
         loss_value = None
         converged = True
         if len(self._handles_rc):
-            self._handles_rc = self.tracker(feats, self._handles_rc,
-                                            self._ref_feats)
+            opts, H = self.options, self.image_size
+            self._handles_rc = self.model.tracker(
+                feats, self._handles_rc, self._ref_feats,
+                r2=opts.r2_px(H), metric=opts.metric)
             dists = (self._targets_rc - self._handles_rc).norm(dim=1)
             converged = bool((dists <= self.stop_distance).all())
             if not converged:
                 with torch.enable_grad():
-                    loss = self.motion_loss(
+                    loss = self.model.motion_loss(
                         feats, self._handles_rc, self._targets_rc,
-                        mask=self._mask, feats0=self._feats0)
+                        mask=self._mask, feats0=self._feats0,
+                        r1=opts.r1_px(H), lambda_mask=opts.lambda_mask)
                 if loss is not None:
                     self._optim.zero_grad(set_to_none=True)
                     loss.backward()
@@ -401,7 +376,7 @@ class DragSession:
         Returns:
             DragResult: The final image, latent, positions and why it ended.
         """
-        limit = int(self.options['max_steps'] if max_steps is None
+        limit = int(self.options.max_steps if max_steps is None
                     else max_steps)
         self._stop = False
         start = time.perf_counter()
@@ -439,3 +414,79 @@ class DragSession:
             hook.after_run(self, result)
         self._stop = False
         return result
+
+    # ------------------------------------------------------------------
+    # the session record (schema: mmagic_draggan.fileio.session_file)
+    def hyper_parameters(self) -> Dict[str, Any]:
+        """Every hyper-parameter in force, auto values resolved."""
+        H = self.image_size
+        return dict(**self.options.to_record(H), truncation=self.truncation,
+                    feat_idx=self.model.feat_idx, image_size=H)
+
+    def record(self,
+               result: Optional[DragResult] = None,
+               task_id: Optional[str] = None,
+               start_step: int = 0,
+               prior_seconds: float = 0.,
+               prior_history: Sequence[Dict[str, Any]] = (),
+               resumed_from: Optional[str] = None) -> Dict[str, Any]:
+        """The session record of this edit (and its last run).
+
+        The model's config, checkpoint and config overrides come from the
+        model (``init_model`` sets them); file fields are left empty for the
+        bundle writer to fill in.
+
+        Args:
+            result (DragResult, optional): The last run.
+            task_id (str, optional): Batch task id.
+            start_step (int): Steps taken before this session (resume).
+            prior_seconds (float): Wall time spent before it.
+            prior_history (list[dict]): Step records before it.
+            resumed_from (str, optional): The session file it continues.
+
+        Returns:
+            dict: The record (``format``/``version`` of the current schema).
+        """
+        info = getattr(self.model, 'checkpoint_info', None) or {}
+        cfg = getattr(self.model, 'cfg', None)
+        random_weights = bool(info.get('random_weights', False))
+        cfg_options = getattr(self.model, 'cfg_options', None)
+
+        def mean_dist(handles):
+            d = [math.dist(h, t) for h, t in zip(handles, self.targets)]
+            return float(np.mean(d)) if d else 0.
+
+        run_seconds = None if result is None else float(result.seconds)
+        history = list(prior_history) + [
+            dict(step=h.step, mean_distance=h.mean_distance, loss=h.loss)
+            for h in self.history
+        ]
+        return dict(
+            format=FORMAT,
+            version=VERSION,
+            id=task_id,
+            config=portable_path(getattr(cfg, 'filename', None)),
+            checkpoint=None if random_weights else portable_path(
+                info.get('path')),
+            random_weights=random_weights,
+            cfg_options=dict(cfg_options) if cfg_options else None,
+            seed=self.seed,
+            latent_file=None,
+            final_latent_file=None,
+            mask_file=None,
+            handles=self.initial_handles,
+            targets=self.targets,
+            final_handles=self.handles,
+            steps=self.steps_taken,
+            start_step=int(start_step),
+            run_steps=0 if result is None else int(result.steps),
+            converged=bool(result.converged) if result else False,
+            stop_reason=result.stop_reason if result else None,
+            mean_distance=mean_dist(self.handles),
+            initial_mean_distance=mean_dist(self.initial_handles),
+            seconds=float(prior_seconds) + (run_seconds or 0.),
+            run_seconds=run_seconds,
+            resumed_from=resumed_from,
+            hyper_parameters=self.hyper_parameters(),
+            history=history,
+            files={})

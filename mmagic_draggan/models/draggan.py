@@ -1,14 +1,14 @@
 """The ``DragGAN`` editor model."""
-import math
-from typing import (TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple,
-                    Union)
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
+from mmagic_draggan.fileio.latent import check_latent
 from mmagic_draggan.registry import MODELS
+from mmagic_draggan.structures.drag_options import DragOptions
 from .feature_maps import FeatureMap, build_feature_map
 from .stylegan2_synthesis import num_blocks, synthesize
 
@@ -16,10 +16,6 @@ if TYPE_CHECKING:
     from .drag_session import DragSession
 
 ModelType = Union[dict, nn.Module]
-
-#: DragGAN hyper-parameters that a session may override per call.
-SESSION_OPTIONS = ('latent_space', 'num_opt_latents', 'lr', 'stop_distance',
-                   'max_steps', 'mode', 'r1', 'r2', 'lambda_mask', 'metric')
 
 
 def _build(cfg: ModelType) -> nn.Module:
@@ -36,6 +32,12 @@ class DragGAN(BaseModel):
     The model holds the generator and the algorithm's components and
     defaults; the editing state lives in a :class:`DragSession` made by
     :meth:`new_session`, which CLI, demo and Runner all use.
+
+    The drag options of the config (``latent_space``, ``num_opt_latents``,
+    ``lr``, ``stop_distance``, ``max_steps``, ``mode`` here; ``r1`` and
+    ``lambda_mask`` of ``motion_loss``; ``r2`` and ``metric`` of
+    ``tracker``) become :attr:`default_options`, a
+    :class:`~mmagic_draggan.structures.DragOptions`.
 
     Args:
         generator (dict | nn.Module): A MMagic ``StyleGANv2Generator`` (config
@@ -100,10 +102,14 @@ class DragGAN(BaseModel):
         self.feat_idx = int(feat_idx)
         self.truncation = float(truncation)
         self.drag_hooks = list(drag_hooks or [])
-        self.defaults = self.check_options(
-            dict(latent_space=latent_space, num_opt_latents=num_opt_latents,
-                 lr=lr, stop_distance=stop_distance, max_steps=max_steps,
-                 mode=mode))
+        #: the session defaults (DragOptions), from this config
+        self.default_options = DragOptions(
+            latent_space=latent_space, num_opt_latents=num_opt_latents,
+            lr=lr, stop_distance=stop_distance, max_steps=max_steps,
+            mode=mode, r1=self.motion_loss.r1,
+            lambda_mask=self.motion_loss.lambda_mask, r2=self.tracker.r2,
+            metric=self.tracker.metric)
+        self.default_options.check_latents(self.num_latents)
 
     # ------------------------------------------------------------------
     # facts
@@ -124,44 +130,6 @@ class DragGAN(BaseModel):
     @property
     def device(self) -> torch.device:
         return next(self.generator.parameters()).device
-
-    def check_options(self, options: Dict) -> Dict:
-        """Validate session options; returns a copy with auto values set.
-
-        Raises:
-            ValueError: On an unknown key or a value out of range, naming the
-                key and what is allowed.
-        """
-        unknown = set(options) - set(SESSION_OPTIONS)
-        if unknown:
-            raise ValueError(f'unknown DragGAN option(s) {sorted(unknown)}; '
-                             f'known: {list(SESSION_OPTIONS)}')
-        opts = dict(options)
-        if 'latent_space' in opts and opts['latent_space'] not in ('w', 'w+'):
-            raise ValueError("latent_space must be 'w' or 'w+'; got "
-                             f"{opts['latent_space']!r}")
-        if 'num_opt_latents' in opts and not (
-                1 <= int(opts['num_opt_latents']) <= self.num_latents):
-            raise ValueError(f'num_opt_latents must be in [1, '
-                             f'{self.num_latents}]; got '
-                             f"{opts['num_opt_latents']}")
-        if 'lr' in opts and not (math.isfinite(opts['lr'])
-                                 and opts['lr'] > 0):
-            raise ValueError(f"lr must be a positive number; got {opts['lr']}")
-        if 'max_steps' in opts and int(opts['max_steps']) < 0:
-            raise ValueError(f"max_steps must be >= 0; got {opts['max_steps']}")
-        if opts.get('stop_distance') is not None and not (
-                opts['stop_distance'] >= 0):
-            raise ValueError('stop_distance must be >= 0 px; got '
-                             f"{opts['stop_distance']}")
-        if 'mode' in opts and opts['mode'] not in ('fast', 'exact'):
-            raise ValueError(
-                f"mode must be 'fast' or 'exact'; got {opts['mode']!r}")
-        return opts
-
-    def default_stop_distance(self) -> float:
-        """``max(2 * H / 512, 2)`` pixels."""
-        return max(2 * self.image_size / 512, 2.)
 
     # ------------------------------------------------------------------
     # latents and rendering
@@ -193,20 +161,14 @@ class DragGAN(BaseModel):
             w = w_avg + psi * (w - w_avg)
         return w[:, None].repeat(1, self.num_latents, 1)
 
+    @property
+    def latent_shape(self) -> Tuple[int, int, int]:
+        """The W+ shape (1, num_latents, style_channels)."""
+        return (1, self.num_latents, self.style_channels)
+
     def check_latent(self, latent: Tensor) -> Tensor:
         """Validate a W+ latent; returns it as (1, L, C) float on device."""
-        if not isinstance(latent, Tensor):
-            raise TypeError(f'latent must be a torch.Tensor; got '
-                            f'{type(latent).__name__}')
-        shape = (1, self.num_latents, self.style_channels)
-        if latent.ndim == 2:
-            latent = latent[None]
-        if tuple(latent.shape) != shape:
-            raise ValueError(f'latent must have shape {shape} (W+ of this '
-                             f'generator); got {tuple(latent.shape)}')
-        if not torch.isfinite(latent).all():
-            raise ValueError('latent holds NaN or inf values')
-        return latent.detach().float().to(self.device)
+        return check_latent(latent, self.latent_shape).to(self.device)
 
     def features(self,
                  ws: Tensor,
@@ -261,8 +223,8 @@ class DragGAN(BaseModel):
                 of ``latent`` and ``seed``).
             truncation (float, optional): psi for ``seed``.
             hooks (list, optional): Extra drag hooks (configs or objects).
-            **options: Overrides of the model's defaults, any of
-                ``SESSION_OPTIONS``.
+            **options: Overrides of :attr:`default_options` (any
+                :class:`~mmagic_draggan.structures.DragOptions` field).
         """
         from .drag_session import DragSession
         return DragSession(self, latent=latent, seed=seed,
@@ -277,9 +239,9 @@ class DragGAN(BaseModel):
             "mode='predict' or a DragSession")
 
     def predict(self, inputs, data_samples=None):
-        """Run one drag per task (see :mod:`mmagic_draggan.apis`)."""
-        from mmagic_draggan.apis.batch import run_tasks
-        return run_tasks(self, inputs, data_samples)
+        """Run one drag per task (see :mod:`.drag_task_runner`)."""
+        from .drag_task_runner import run_tasks
+        return run_tasks(self, inputs)
 
 
 def to_uint8_image(img: Tensor) -> np.ndarray:
@@ -288,4 +250,4 @@ def to_uint8_image(img: Tensor) -> np.ndarray:
     return img.round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
-__all__ = ['DragGAN', 'to_uint8_image', 'SESSION_OPTIONS']
+__all__ = ['DragGAN', 'to_uint8_image']

@@ -17,24 +17,21 @@ Blur-kernel buffers (``*.kernel``, constants that MMagic derives from
 ``blur_kernel``) missing from a file are taken from the generator; any other
 missing, unexpected or mis-shaped key is an error.
 
-:func:`resolve_checkpoint` turns a CLI argument (a path, a zoo name or None)
-into a file path.
+Which file a checkpoint argument means is decided by
+:func:`mmagic_draggan.utils.weights.resolve_weights`.
 """
 import warnings
-from pathlib import Path
-from typing import Dict, Mapping, Optional, Union
+from typing import Dict, Mapping, Optional
 
 import torch
-from mmengine.config import Config
 from torch import Tensor, nn
 
 from .checkpoint_file import CheckpointError, find_generator_state, \
     read_checkpoint
 from .generator_arch import describe_arch, infer_arch, suggest_configs
-from .zoo import download_command, find_zoo_entry, list_zoo, repo_root
 
 __all__ = [
-    'CheckpointError', 'load_generator_checkpoint', 'resolve_checkpoint',
+    'CheckpointError', 'load_generator_checkpoint',
     'compute_mean_w', 'W_AVG_SAMPLES', 'W_AVG_SEED'
 ]
 
@@ -191,83 +188,3 @@ def load_generator_checkpoint(generator: nn.Module,
     else:
         info['w_avg'] = 'checkpoint'
     return info
-
-
-def _locate(path: str) -> Optional[Path]:
-    """Return the file as given, or relative to the repo root, if it exists."""
-    given = Path(path).expanduser()
-    if given.is_file():
-        return given
-    if not given.is_absolute() and (repo_root() / given).is_file():
-        return repo_root() / given
-    return None
-
-
-def _config_dict(cfg: Union[str, Mapping, Config]) -> Mapping:
-    if isinstance(cfg, (str, Path)):
-        return Config.fromfile(str(cfg), import_custom_modules=False)
-    return cfg
-
-
-def _not_downloaded(path: str, name: Optional[str]) -> CheckpointError:
-    if not name:
-        return CheckpointError(f'checkpoint file {path} does not exist.')
-    return CheckpointError(
-        f'checkpoint file {path} does not exist. Download it with\n'
-        f'    {download_command(name)}\n'
-        f'(or: python tools/download_checkpoint.py {name})')
-
-
-def resolve_checkpoint(arg: Optional[str],
-                       cfg: Union[str, Mapping, Config]) -> Optional[str]:
-    """Turn a checkpoint argument into the path of an existing file.
-
-    Relative paths are tried as given, then relative to the repository root.
-
-    Args:
-        arg (str, optional): A file path, a zoo name (case-insensitive, e.g.
-            ``'stylegan2-ffhq'``), or None for the config's own checkpoint.
-        cfg (str | Mapping | Config): The config (or its path); its top-level
-            ``checkpoint`` dict (``name``, ``path``) gives the default and its
-            ``model.generator.out_size`` is checked against a zoo name.
-
-    Returns:
-        str | None: The file path, or None when ``arg`` is None and the config
-        has no checkpoint (the tiny config: use random weights).
-
-    Raises:
-        CheckpointError: The file is missing (the message gives the exact
-            download command), the name is unknown, or the zoo checkpoint has
-            another resolution than the config.
-    """
-    cfg = _config_dict(cfg)
-    default = cfg.get('checkpoint') or {}
-    if not arg:
-        path = default.get('path')
-        if not path:
-            return None
-        found = _locate(path)
-        if found is None:
-            raise _not_downloaded(path, default.get('name'))
-        return str(found)
-
-    found = _locate(arg)
-    if found is not None:
-        return str(found)
-    entry = find_zoo_entry(arg)
-    if entry is None:
-        names = ', '.join(e['name'] for e in list_zoo())
-        raise CheckpointError(
-            f'{arg!r} is neither an existing file nor a zoo checkpoint name '
-            f'(names: {names}).')
-    out_size = cfg.get('model', {}).get('generator', {}).get('out_size')
-    if out_size and entry['resolution'] and out_size != entry['resolution']:
-        res = entry['resolution']
-        raise CheckpointError(
-            f"{entry['name']} is a {res}x{res} checkpoint but the config "
-            f"builds a {out_size}x{out_size} generator; use "
-            f"{entry['config']}.")
-    found = _locate(entry['path'])
-    if found is None:
-        raise _not_downloaded(entry['path'], entry['name'])
-    return str(found)

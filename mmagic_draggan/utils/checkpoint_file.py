@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .zoo import download_command, list_zoo
+from .download import looks_like_html
+from .zoo import missing_checkpoint_message
 
 
 class CheckpointError(RuntimeError):
@@ -69,26 +70,11 @@ def _sniff(path: Path) -> bytes:
         return f.read(4096)
 
 
-def _missing_file_error(path: Path) -> CheckpointError:
-    for entry in list_zoo():
-        if entry['filename'] == path.name:
-            name = entry['name']
-            return CheckpointError(
-                f'checkpoint file {path} does not exist. Download it with\n'
-                f'    {download_command(name)}\n'
-                f'(or: python tools/download_checkpoint.py {name})')
-    return CheckpointError(
-        f'checkpoint file {path} does not exist. Released checkpoints: '
-        'bash run.sh download_checkpoint NAME (names: python '
-        'tools/download_checkpoint.py --list).')
-
-
 def _check_header(path: Path, head: bytes) -> None:
     if not head:
         raise CheckpointError(f'{path} is empty (an interrupted download?); '
                               'delete it and download it again.')
-    text = head.lstrip()[:512].lower()
-    if text.startswith(b'<') or b'<html' in text or b'<!doctype' in text:
+    if looks_like_html(head):
         raise CheckpointError(
             f'{path} is an HTML page, not a checkpoint (a download that '
             'saved an error or login page); delete it and download it again '
@@ -141,7 +127,7 @@ def read_checkpoint(path: str) -> dict:
     """
     file = Path(path)
     if not file.is_file():
-        raise _missing_file_error(file)
+        raise CheckpointError(missing_checkpoint_message(str(file)))
     _check_header(file, _sniff(file))
     try:
         with torch.serialization.safe_globals(_NUMPY_GLOBALS):

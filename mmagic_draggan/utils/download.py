@@ -51,7 +51,8 @@ class _Retry(Exception):
         self.restart = restart
 
 
-def _is_html(head: bytes) -> bool:
+def looks_like_html(head: bytes) -> bool:
+    """Whether the first bytes of a file or response are an HTML page."""
     text = head.lstrip()[:512].lower()
     return text.startswith(b'<') or b'<html' in text or b'<!doctype' in text
 
@@ -143,7 +144,7 @@ def _transfer(url: str, part: Path, timeout: float, chunk_size: int,
                         f.close()
                         part.unlink()
                         raise _not_checkpoint(
-                            url, 'an HTML page' if _is_html(chunk) else
+                            url, 'an HTML page' if looks_like_html(chunk) else
                             f'data starting with {head!r}')
                 f.write(chunk)
                 bar.update(len(chunk))

@@ -82,6 +82,93 @@ def add_watermark(image: np.ndarray, text: str = 'AI generated') -> np.ndarray:
     return out
 
 
+def enlarge(image: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour enlargement of an (H, W[, C]) array by ``scale``."""
+    if scale == 1:
+        return image
+    return np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
+
+
+def to_display_xy(points_xy: Sequence[Sequence[float]],
+                  scale: int) -> List[List[float]]:
+    """Model (x, y) pixels -> display (x, y) pixels (block centres)."""
+    off = (scale - 1) / 2
+    return [[p[0] * scale + off, p[1] * scale + off] for p in points_xy]
+
+
+def compose(image: np.ndarray,
+            handles: Sequence[Sequence[float]] = (),
+            targets: Sequence[Sequence[float]] = (),
+            mask: Optional[np.ndarray] = None,
+            show_mask: bool = False,
+            watermark: bool = True,
+            scale: int = 1) -> np.ndarray:
+    """The display image: enlarged, fixed region tinted, points, watermark.
+
+    Args:
+        image (np.ndarray): (H, W, 3) uint8 RGB at model resolution.
+        handles (list): [[x, y], ...] model pixels; a handle beyond
+            ``len(targets)`` is drawn without a target.
+        targets (list): [[x, y], ...] model pixels.
+        mask (np.ndarray, optional): (H, W) bool, True = may change.
+        show_mask (bool): Tint the region outside ``mask``.
+        watermark (bool): Write "AI generated" in the corner.
+        scale (int): Display enlargement.
+
+    Returns:
+        np.ndarray: (H * scale, W * scale, 3) uint8 RGB.
+    """
+    out = enlarge(image, scale)
+    if show_mask and mask is not None:
+        out = overlay_mask(out, enlarge(mask, scale))
+    if len(handles):
+        out = draw_points(out, to_display_xy(handles, scale),
+                          to_display_xy(targets, scale))
+    if watermark:
+        out = add_watermark(out)
+    return out
+
+
+def trajectory_frames(frames: Sequence,
+                      mask: Optional[np.ndarray] = None,
+                      overlay: bool = True,
+                      watermark: bool = False,
+                      scale: int = 1,
+                      max_frames: Optional[int] = None) -> List[np.ndarray]:
+    """The frames of a trajectory video, the one way every front end draws
+    them.
+
+    Args:
+        frames (list): Recorded frames with ``image`` ((H, W, 3) uint8),
+            ``handles`` and ``targets`` ([[x, y], ...]), e.g. those of a
+            ``TrajectoryRecorderHook``.
+        mask (np.ndarray, optional): (H, W) bool, True = may change; the
+            fixed region is tinted when ``overlay``.
+        overlay (bool): Draw points, arrows and the fixed region.
+        watermark (bool): Write "AI generated" in the corner.
+        scale (int): Integer enlargement (nearest neighbour).
+        max_frames (int, optional): Keep at most this many frames, evenly
+            picked (the first and last kept).
+
+    Returns:
+        list[np.ndarray]: (H * scale, W * scale, 3) uint8 RGB frames.
+    """
+    idx = list(range(len(frames)))
+    if max_frames is not None and len(idx) > max_frames:
+        idx = sorted(set(np.linspace(0, len(idx) - 1, max_frames).round()
+                         .astype(int).tolist()))
+    out = []
+    for i in idx:
+        f = frames[i]
+        if overlay:
+            out.append(compose(f.image, f.handles, f.targets, mask=mask,
+                               show_mask=mask is not None,
+                               watermark=watermark, scale=scale))
+        else:
+            out.append(compose(f.image, watermark=watermark, scale=scale))
+    return out
+
+
 def write_video(frames: List[np.ndarray], path: str, fps: int = 10) -> str:
     """Write (H, W, 3) uint8 frames as a GIF or MP4 (by the extension).
 

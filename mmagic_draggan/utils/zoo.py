@@ -83,6 +83,29 @@ def download_command(name: str) -> str:
     return f'bash run.sh download_checkpoint {name}'
 
 
+def missing_checkpoint_message(path: str, name: Optional[str] = None,
+                               command: Optional[str] = None) -> str:
+    """The one message for a checkpoint file that is not there.
+
+    Args:
+        path (str): The file that was looked for.
+        name (str, optional): Its zoo name; None looks it up by file name.
+        command (str, optional): The download command; default
+            :func:`download_command`.
+    """
+    if name is None:
+        for entry in list_zoo():
+            if entry['filename'] == Path(path).name:
+                name = entry['name']
+    if name is None:
+        return (f'checkpoint file {path} does not exist. Released '
+                'checkpoints: bash run.sh download_checkpoint NAME (names: '
+                'python tools/download_checkpoint.py --list).')
+    return (f'checkpoint file {path} does not exist. Download it with\n'
+            f'    {command or download_command(name)}\n'
+            f'(or: python tools/download_checkpoint.py {name})')
+
+
 @functools.lru_cache(maxsize=None)
 def _read_configs(folder: str) -> tuple:
     entries = []

@@ -4,8 +4,9 @@
 class DragHook:
     """Called by :class:`~mmagic_draggan.models.DragSession` around steps.
 
-    Drag hooks are registered in MMagic's ``HOOKS`` registry and built from
-    config dicts (``DragGAN(drag_hooks=[...])`` or ``new_session(hooks=...)``).
+    Drag hooks are registered in ``DRAG_HOOKS`` (not the Runner's
+    ``HOOKS``) and built from config dicts (``DragGAN(drag_hooks=[...])`` or
+    ``new_session(hooks=...)``).
     They observe and may call ``session.request_stop()``; they hold no model
     logic.
     """

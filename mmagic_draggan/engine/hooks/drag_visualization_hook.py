@@ -4,36 +4,25 @@ import os
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence
 
-import numpy as np
-import torch
 from mmengine.dist import collect_results, get_dist_info, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
+from mmagic_draggan.fileio.bundle import BundleContent, write_bundle
 from mmagic_draggan.registry import HOOKS
-
-
-def _save_png(image: np.ndarray, path: str) -> str:
-    from PIL import Image
-    Image.fromarray(np.ascontiguousarray(image)).save(path)
-    return path
 
 
 @HOOKS.register_module()
 class DragVisualizationHook(Hook):
-    """Save each task's images, trajectory and session JSON.
-
-    Per task ``<id>`` in ``out_dir``:
-
-    * ``<id>.png``: the final image; ``<id>_start.png``: the start image;
-    * ``<id>_mask.png``: the mask (white = may change), for masked tasks;
-    * ``<id>_latent.pt``: the final W+ latent, (1, L, C);
-    * ``<id>.gif``: the trajectory with handles and targets drawn (when
-      ``save_gif``; frames come from a ``TrajectoryRecorderHook`` that this
-      hook adds to the model's drag hooks for the test run);
-    * ``<id>.json``: the session record (schema of
-      :mod:`mmagic_draggan.apis.session_io`) plus ``id`` and the image names.
+    """Save each task as a session bundle (the CLI's and the demo's format,
+    :mod:`mmagic_draggan.fileio.bundle`) in ``out_dir/<id>/``: ``result.png``,
+    ``start.png``, ``latent.pt``, ``start_latent.pt`` (tasks that began from
+    a latent), ``mask.png`` (masked tasks), ``curves.png``,
+    ``trajectory.gif`` (when ``save_gif``; frames come from a
+    ``TrajectoryRecorderHook`` that this hook adds to the model's drag hooks
+    for the test run) and ``session.json``, which ``tools/drag.py
+    --resume`` and the demo's Load read.
 
     After the loop, the main process writes ``results_file``: the metrics
     and one summary per task in dataset order, gathered from all processes.
@@ -47,9 +36,6 @@ class DragVisualizationHook(Hook):
     Args:
         out_dir (str, optional): Output folder; relative paths are taken in
             the Runner's work dir. Defaults to None (``<work_dir>/drags``).
-        save_start (bool): Write the start image. Defaults to True.
-        save_latent (bool): Write the final latent. Defaults to True.
-        save_mask (bool): Copy the mask. Defaults to True.
         save_gif (bool): Write the trajectory GIF (costs a full render every
             ``gif_interval`` steps). Defaults to False.
         gif_interval (int): Steps between GIF frames. Defaults to 5.
@@ -63,9 +49,6 @@ class DragVisualizationHook(Hook):
 
     def __init__(self,
                  out_dir: Optional[str] = None,
-                 save_start: bool = True,
-                 save_latent: bool = True,
-                 save_mask: bool = True,
                  save_gif: bool = False,
                  gif_interval: int = 5,
                  gif_fps: int = 10,
@@ -76,9 +59,6 @@ class DragVisualizationHook(Hook):
         if int(gif_fps) < 1:
             raise ValueError(f'gif_fps must be >= 1; got {gif_fps}')
         self.out_dir = out_dir
-        self.save_start = save_start
-        self.save_latent = save_latent
-        self.save_mask = save_mask
         self.save_gif = save_gif
         self.gif_interval = int(gif_interval)
         self.gif_fps = int(gif_fps)
@@ -138,55 +118,26 @@ class DragVisualizationHook(Hook):
 
     # ------------------------------------------------------------------
     def _write(self, out: Dict[str, Any]) -> Dict[str, Any]:
-        """Write one task's files; return its summary."""
+        """Write one task's bundle; return its summary."""
         tid = out['task_id']
-        names: Dict[str, Optional[str]] = dict(
-            image_file=f'{tid}.png', start_image_file=None, mask_file=None,
-            final_latent_file=None, gif_file=None)
-        _save_png(out['final_image'], osp.join(self._dir, f'{tid}.png'))
-        if self.save_start:
-            names['start_image_file'] = f'{tid}_start.png'
-            _save_png(out['start_image'],
-                      osp.join(self._dir, names['start_image_file']))
-        mask = out.get('mask')
-        if mask is not None and self.save_mask:
-            names['mask_file'] = f'{tid}_mask.png'
-            _save_png(np.asarray(mask, bool).astype(np.uint8) * 255,
-                      osp.join(self._dir, names['mask_file']))
-        if self.save_latent and out.get('final_latent') is not None:
-            names['final_latent_file'] = f'{tid}_latent.pt'
-            torch.save(out['final_latent'].detach().cpu(),
-                       osp.join(self._dir, names['final_latent_file']))
-        if self.save_gif and out.get('trajectory'):
-            names['gif_file'] = f'{tid}.gif'
-            self._write_gif(out['trajectory'], mask,
-                            osp.join(self._dir, names['gif_file']))
-        record = dict(out['record'])
-        record['final_latent_file'] = names['final_latent_file']
-        if names['mask_file']:
-            record['mask_file'] = names['mask_file']
-        record = dict(
-            id=tid, image_file=names['image_file'],
-            start_image_file=names['start_image_file'],
-            gif_file=names['gif_file'], **record)
-        with open(osp.join(self._dir, f'{tid}.json'), 'w') as f:
-            json.dump(record, f, indent=2)
+        written = write_bundle(
+            osp.join(self._dir, tid),
+            BundleContent(
+                record=out['record'], result_image=out['final_image'],
+                final_latent=out['final_latent'],
+                start_image=out['start_image'],
+                start_latent=out.get('start_latent'), mask=out.get('mask'),
+                frames=out.get('trajectory') or ()),
+            videos=('gif', ) if self.save_gif else (), fps=self.gif_fps,
+            clear=True)
         return dict(
             id=tid,
             sample_idx=out['sample_idx'],
-            json_file=f'{tid}.json',
+            bundle=tid,
+            json_file=osp.join(tid, 'session.json'),
             rank=self._rank,
             **{k: out[k] for k in (
                 'seed', 'latent_file', 'handles', 'targets', 'final_handles',
                 'initial_distance', 'final_distance', 'steps', 'converged',
-                'stop_reason', 'seconds')})
-
-    def _write_gif(self, frames, mask, path: str) -> None:
-        from mmagic_draggan.utils.visualization import (draw_points,
-                                                        overlay_mask,
-                                                        write_video)
-        images = [
-            draw_points(overlay_mask(f.image, mask), f.handles, f.targets)
-            for f in frames
-        ]
-        write_video(images, path, fps=self.gif_fps)
+                'stop_reason', 'seconds')},
+            errors=written.errors or None)

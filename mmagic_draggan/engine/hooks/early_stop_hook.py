@@ -1,9 +1,9 @@
 """Stop a drag when the handles stop moving."""
-from mmagic_draggan.registry import HOOKS
+from mmagic_draggan.registry import DRAG_HOOKS
 from .drag_hook import DragHook
 
 
-@HOOKS.register_module()
+@DRAG_HOOKS.register_module()
 class EarlyStopHook(DragHook):
     """Request a stop when no handle moved for ``patience`` steps in a row.
 

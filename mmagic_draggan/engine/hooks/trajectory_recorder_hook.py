@@ -4,7 +4,7 @@ from typing import List
 
 import numpy as np
 
-from mmagic_draggan.registry import HOOKS
+from mmagic_draggan.registry import DRAG_HOOKS
 from .drag_hook import DragHook
 
 
@@ -24,7 +24,7 @@ class Frame:
     targets: List[List[float]]
 
 
-@HOOKS.register_module()
+@DRAG_HOOKS.register_module()
 class TrajectoryRecorderHook(DragHook):
     """Keep the image and points of every ``interval``-th step, plus the
     final image of each run.

@@ -6,12 +6,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmagic_draggan.registry import MODELS
+from mmagic_draggan.structures.drag_options import check_option, default_r1
 from ..feature_maps import FeatureMap
-
-
-def default_r1(image_size: int) -> int:
-    """Motion-supervision radius: ``round(3 * H / 512)``, at least 1."""
-    return max(1, round(3 * image_size / 512))
 
 
 def disc_offsets(radius: float) -> Tensor:
@@ -41,6 +37,10 @@ class MotionSupervisionLoss(nn.Module):
 
         L += lambda_mask * mean | (F - F0) * (1 - M) |   over (C, H, W)
 
+    ``r1`` and ``lambda_mask`` given here are the model's defaults (they
+    become its :class:`~mmagic_draggan.structures.DragOptions`); a session
+    passes its own values to :meth:`forward`.
+
     Args:
         r1 (float, optional): Disc radius in image pixels. None means
             ``round(3 * H / 512)`` (at least 1). Defaults to None.
@@ -54,24 +54,19 @@ class MotionSupervisionLoss(nn.Module):
                  lambda_mask: float = 20.,
                  min_distance: float = 1.):
         super().__init__()
-        if r1 is not None and not r1 > 0:
-            raise ValueError(f'r1 must be > 0 (or None for auto); got {r1}')
-        if not lambda_mask >= 0:
-            raise ValueError(f'lambda_mask must be >= 0; got {lambda_mask}')
-        self.r1 = r1
-        self.lambda_mask = float(lambda_mask)
+        self.r1 = check_option('r1', r1)
+        self.lambda_mask = check_option('lambda_mask', lambda_mask)
         self.min_distance = float(min_distance)
 
-    def radius(self, image_size: int) -> float:
-        """The disc radius used for an image of side ``image_size``."""
-        return default_r1(image_size) if self.r1 is None else self.r1
 
     def forward(self,
                 feats: FeatureMap,
                 handles_rc: Tensor,
                 targets_rc: Tensor,
                 mask: Optional[Tensor] = None,
-                feats0: Optional[FeatureMap] = None) -> Optional[Tensor]:
+                feats0: Optional[FeatureMap] = None,
+                r1: Optional[float] = None,
+                lambda_mask: Optional[float] = None) -> Optional[Tensor]:
         """Compute the loss.
 
         Args:
@@ -82,13 +77,19 @@ class MotionSupervisionLoss(nn.Module):
                 change. None: no fixed-region term.
             feats0 (FeatureMap, optional): Features at the start of the drag;
                 required with ``mask``.
+            r1 (float, optional): Disc radius, px; None: this loss's ``r1``
+                (auto when that is None too).
+            lambda_mask (float, optional): Weight of the mask term; None:
+                this loss's.
 
         Returns:
             Tensor | None: Scalar loss; None when no term applies (every point
             is within ``min_distance`` and there is no mask).
         """
         H, W = feats.size
-        offsets = disc_offsets(self.radius(H))
+        r1 = self.r1 if r1 is None else r1
+        lam = self.lambda_mask if lambda_mask is None else lambda_mask
+        offsets = disc_offsets(default_r1(H) if r1 is None else r1)
         terms = []
         for p, t in zip(handles_rc.float().cpu(), targets_rc.float().cpu()):
             delta = t - p
@@ -104,14 +105,14 @@ class MotionSupervisionLoss(nn.Module):
             patch = feats.sample(q).detach()
             shifted = feats.sample(q + delta / dist)
             terms.append(F.l1_loss(shifted, patch))
-        if mask is not None and self.lambda_mask > 0:
+        if mask is not None and lam > 0:
             if feats0 is None:
                 raise ValueError('a mask needs feats0 (features at the start '
                                  'of the drag)')
             fixed = (1 - mask.to(feats.dense().dtype)).to(
                 feats.dense().device)
             diff = (feats.dense() - feats0.dense().detach()) * fixed[None]
-            terms.append(self.lambda_mask * diff.abs().mean())
+            terms.append(lam * diff.abs().mean())
         if not terms:
             return None
         return torch.stack(terms).sum()
