@@ -131,7 +131,13 @@ def demo_url(chromium, tmp_path_factory, zoo_url):
             proc.kill()
             proc.wait()
     log = log_path.read_text()
-    assert 'Traceback' not in log, log[-3000:]
+    # every traceback fails the test, except a browser that went away in the
+    # middle of an upload (starlette's ClientDisconnect, logged by Gradio's
+    # upload route when a test's page closes): the client's doing, not ours
+    tracebacks = log.split('Traceback (most recent call last):')[1:]
+    ours = [t for t in tracebacks
+            if 'starlette.requests.ClientDisconnect' not in t]
+    assert not ours, log[-3000:]
 
 
 @pytest.fixture(scope='module')

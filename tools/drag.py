@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--seed', type=int, default=None, help='seed of the image')
     s.add_argument('--latent', default=None, metavar='FILE',
                    help='start W+ latent (.pt, e.g. an earlier latent.pt)')
+    s.add_argument('--inversion', default=None, metavar='INVERSION.pth',
+                   help='drag your own photo: an inversion.pth from '
+                   'tools/invert.py (give the same config and weight flags '
+                   'as the inversion)')
     s.add_argument('--truncation', type=float, default=None,
                    help='truncation psi for --seed (default: the config\'s)')
     pts = p.add_argument_group('points')
@@ -162,6 +166,8 @@ def check_args(args: argparse.Namespace) -> None:
 
     if args.seed is not None and args.latent is not None:
         raise UsageError('give --seed or --latent, not both')
+    if args.seed is not None and args.inversion is not None:
+        raise UsageError('give --seed or --inversion, not both')
     if args.drag and args.points_file:
         raise UsageError('give --drag or --points-file, not both')
     if args.checkpoint and args.random_weights:
@@ -169,7 +175,8 @@ def check_args(args: argparse.Namespace) -> None:
     if args.out_dir and args.name:
         raise UsageError('give --out-dir or --name, not both')
     if args.resume:
-        bad = given('drag', 'points_file', 'seed', 'latent', 'truncation')
+        bad = given('drag', 'points_file', 'seed', 'latent', 'truncation',
+                    'inversion')
         if bad:
             raise UsageError(
                 f'--resume continues the session\'s own start and points; '
@@ -201,6 +208,7 @@ def drag_kwargs(args: argparse.Namespace) -> dict:
     if args.config is not None:
         kw['model_or_config'] = args.config
     for key in ('checkpoint', 'device', 'cfg_options', 'seed', 'latent',
+                'inversion',
                 'truncation', 'mask', 'max_steps', 'video', 'fps',
                 'frame_interval') + OPTION_NAMES:
         if getattr(args, key) is not None:

@@ -174,6 +174,7 @@ def drag(model_or_config,
          *,
          seed: Optional[int] = None,
          latent: Union[Tensor, str, None] = None,
+         inversion: Optional[str] = None,
          mask: Union[np.ndarray, str, None] = None,
          out_dir: Optional[str] = None,
          video: Optional[str] = 'gif',
@@ -208,6 +209,10 @@ def drag(model_or_config,
             nor ``latent`` the seed is 0.
         latent (Tensor | str, optional): Start W+ latent (1, L, C), or a
             ``.pt`` file holding one (e.g. an earlier ``latent.pt``).
+        inversion (str, optional): An ``inversion.pth`` of a photo
+            (``tools/invert.py``): drag the photo with its tuned weights,
+            starting at its pivot (or at ``latent`` when resuming). It must
+            have been made with the same config and base weights.
         mask (np.ndarray | str, optional): Editable region, (H, W) array
             (nonzero = may change) or an image file (white = may change).
         out_dir (str, optional): Folder for the files (see the module
@@ -251,10 +256,14 @@ def drag(model_or_config,
     if seed is not None and latent is not None:
         raise ValueError('give a seed or a latent, not both (--seed / '
                          '--latent)')
-    if truncation is not None and latent is not None:
+    if inversion is not None and seed is not None:
+        raise ValueError('an inversion starts at its pivot latent: give '
+                         '--inversion or --seed, not both')
+    if truncation is not None and (latent is not None
+                                   or inversion is not None):
         raise ValueError('truncation applies to a seed only; a latent is '
                          'used as it is (drop --truncation)')
-    if latent is None and seed is None:
+    if latent is None and seed is None and inversion is None:
         seed = 0
     if seed is not None:
         seed = check_seed(seed)
@@ -282,6 +291,11 @@ def drag(model_or_config,
     if _is_path(mask):
         mask_file = str(mask)
         mask = read_mask(mask_file)
+    inversion_data = None
+    if inversion is not None:
+        from mmagic_draggan.fileio.inversion_file import read_inversion
+        inversion = str(inversion)
+        inversion_data = read_inversion(inversion)
 
     # --- the model and what depends on it
     model = _get_model(model_or_config, checkpoint, random_weights, device,
@@ -299,9 +313,12 @@ def drag(model_or_config,
     if video != 'none':
         from mmagic_draggan.engine.hooks import TrajectoryRecorderHook
         hooks.append(TrajectoryRecorderHook(interval=int(frame_interval)))
+    if inversion_data is not None:
+        model.check_inversion(inversion_data, repr(inversion))
     session = model.new_session(
-        latent=latent, seed=None if seed is None else int(seed),
-        truncation=truncation, hooks=hooks, **options)
+        latent=latent, seed=seed, truncation=truncation, hooks=hooks,
+        inversion=inversion_data, **options)
+    session.inversion_file = inversion
     session.set_points(handles, targets)
     if mask is not None:
         session.set_mask(mask)
@@ -352,7 +369,7 @@ def drag(model_or_config,
                     record=record, result_image=result.image,
                     final_latent=result.latent, start_image=start_image,
                     start_latent=session.initial_latent
-                    if latent is not None else None,
+                    if session.seed is None else None,
                     mask=session.mask, frames=recorded),
                 videos=() if video == 'none' else (video, ), fps=fps,
                 overlay=overlay)
@@ -410,6 +427,8 @@ def drag_kwargs_from_file(path: str, resume: bool = False) -> Dict[str, Any]:
         kw['cfg_options'] = dict(sf.cfg_options)
     if sf.mask_file:
         kw['mask'] = sf.mask_file
+    if sf.inversion_file:
+        kw['inversion'] = find_repo_path(sf.inversion_file)
     if resume:
         if not sf.final_latent_file:
             raise ValueError(
@@ -443,8 +462,9 @@ def merge_drag_kwargs(base: Dict[str, Any],
     and ``cfg_options``; ``cfg_options`` are merged key by key.
     """
     out = dict(base)
-    if 'seed' in overrides or 'latent' in overrides:
-        for k in ('seed', 'latent', 'truncation'):
+    if 'seed' in overrides or 'latent' in overrides or \
+            'inversion' in overrides:
+        for k in ('seed', 'latent', 'truncation', 'inversion'):
             out.pop(k, None)
     if 'checkpoint' in overrides or 'random_weights' in overrides:
         out.pop('checkpoint', None)
@@ -480,7 +500,8 @@ def resume_drag(session_file: str, **overrides) -> DragOutput:
     Returns:
         DragOutput: As :func:`drag`.
     """
-    bad = sorted({'seed', 'latent', 'truncation', 'handles', 'targets'}
+    bad = sorted({'seed', 'latent', 'truncation', 'handles', 'targets',
+                  'inversion'}
                  & set(overrides))
     if bad:
         raise ValueError(

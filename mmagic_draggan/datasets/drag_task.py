@@ -35,8 +35,8 @@ from mmagic_draggan.structures.start_image import (check_seed,
                                                    check_truncation)
 
 #: Task fields besides the drag options.
-TASK_FIELDS = ('id', 'seed', 'latent_file', 'handles', 'targets', 'mask_file',
-               'truncation')
+TASK_FIELDS = ('id', 'seed', 'latent_file', 'inversion_file', 'handles',
+               'targets', 'mask_file', 'truncation')
 _ID_PATTERN = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$')
 
 
@@ -66,6 +66,7 @@ def load_task(info: Dict[str, Any]) -> DragTask:
         options=dict(info.get('options') or {}),
         latent_file=info.get('latent_file'),
         mask_file=info.get('mask_file'),
+        inversion_file=info.get('inversion_file'),
         sample_idx=int(info.get('sample_idx', -1)))
 
 
@@ -199,10 +200,20 @@ def parse_task(raw: Any,
                         f'{list(TASK_FIELDS) + list(OPTION_NAMES)}')
     has_seed = raw.get('seed') is not None
     has_latent = raw.get('latent_file') is not None
-    if has_seed == has_latent:
+    has_inversion = raw.get('inversion_file') is not None
+    valid = has_seed + has_latent + has_inversion == 1 or (
+        has_latent and has_inversion and not has_seed)
+    if not valid:
         raise TaskError(
-            f'{where}: give exactly one of "seed" (an integer) and '
-            '"latent_file" (a W+ latent .pt/.pth/.npy) for the start image')
+            f'{where}: give exactly one of "seed" (an integer), '
+            '"latent_file" (a W+ latent .pt/.pth/.npy) and "inversion_file" '
+            '(a photo\'s inversion.pth from tools/invert.py) for the start '
+            'image ("latent_file" with "inversion_file" starts that photo '
+            'elsewhere than its pivot)')
+    inversion_file = None
+    if has_inversion:
+        inversion_file = _resolve(raw['inversion_file'], 'inversion_file',
+                                  where, base_dir)
     seed = None
     if has_seed:
         try:
@@ -243,6 +254,7 @@ def parse_task(raw: Any,
         targets=targets,
         seed=seed,
         latent_file=latent_file,
+        inversion_file=inversion_file,
         mask_file=mask_file,
         truncation=truncation,
         options=_check_options(raw, where),

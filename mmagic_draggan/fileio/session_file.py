@@ -12,6 +12,8 @@ Schema ``format: mmagic-draggan/session``, ``version: 2``. Points are
       "random_weights": false, "cfg_options": {...} | null,
       "seed": 42 | null,                      # start: a seed ...
       "latent_file": "start_latent.pt" | null,  # ... or a start latent
+      "inversion_file": "path" | null,        # a photo's inversion
+                                              # (tuned weights + pivot)
       "final_latent_file": "latent.pt" | null,
       "mask_file": "mask.png" | null,
       "handles": [[x, y], ...],               # as set (before tracking)
@@ -69,6 +71,8 @@ class SessionFile:
         latent_file / final_latent_file / mask_file (str | None): Absolute
             paths (not checked for existence here).
         config / checkpoint (str | None): As stored.
+        inversion_file (str | None): The inversion the edit drags (as
+            stored: relative to the repository root or absolute).
         random_weights (bool): Made with seeded random weights.
         cfg_options (dict | None): Config overrides used.
         steps (int): Steps taken. seconds (float): Wall time spent.
@@ -87,6 +91,7 @@ class SessionFile:
     mask_file: Optional[str] = None
     config: Optional[str] = None
     checkpoint: Optional[str] = None
+    inversion_file: Optional[str] = None
     random_weights: bool = False
     cfg_options: Optional[Dict[str, Any]] = None
     steps: int = 0
@@ -165,6 +170,7 @@ def read_session(path: str) -> SessionFile:
         mask_file=data.get('mask_file'),
         config=data.get('config'),
         checkpoint=data.get('checkpoint'),
+        inversion_file=data.get('inversion_file'),
         random_weights=bool(data.get('random_weights', False)),
         cfg_options=dict(cfg_options) if cfg_options else None,
         steps=int(data.get('steps') or 0),

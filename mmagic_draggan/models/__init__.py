@@ -1,5 +1,6 @@
 from .draggan import DragGAN, to_uint8_image
 from .drag_session import DragResult, DragSession, StepResult
+from . import inversion  # noqa: F401  (registers the inversion components)
 from .drag_task_runner import new_task_session, run_task, run_tasks
 from .losses import MotionSupervisionLoss
 from .trackers import NearestNeighbourTracker

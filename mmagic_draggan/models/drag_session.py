@@ -118,6 +118,8 @@ class DragSession:
         if (latent is None) == (seed is None):
             raise ValueError('give exactly one of latent= and seed=')
         self.model = model
+        #: the inversion file the session drags (set by ``new_session``)
+        self.inversion_file: Optional[str] = None
         self.seed = None if seed is None else check_seed(seed)
         #: psi the start latent was made with (meaningful with ``seed``)
         self.truncation = check_truncation(
@@ -268,11 +270,13 @@ class DragSession:
 
     def image(self) -> np.ndarray:
         """Render the current latent, (H, W, 3) uint8 RGB."""
-        return to_uint8_image(self.model.render(self.latent))
+        return to_uint8_image(self.model.render(
+            self.latent, self.options.num_opt_latents))
 
     def initial_image(self) -> np.ndarray:
         """Render the start latent, (H, W, 3) uint8 RGB."""
-        return to_uint8_image(self.model.render(self.initial_latent))
+        return to_uint8_image(self.model.render(
+            self.initial_latent, self.options.num_opt_latents))
 
     def reset(self) -> None:
         """Back to the initial latent; the handles go back to where they
@@ -289,7 +293,11 @@ class DragSession:
         self._set_base(self.latent)
         self._new_drag = False
         with torch.no_grad():
-            feats0, _ = self.model.features(self.latent, mode=mode)
+            # the same route as the steps (grad_rows): F of the first step
+            # equals F0 bit for bit, where the L1 mask term has its kink
+            feats0, _ = self.model.features(
+                self.latent, mode=mode,
+                grad_rows=self.options.num_opt_latents)
             self._feats0 = type(feats0)(feats0.feat.detach(), feats0.size)
             if len(self._handles_rc):
                 self._ref_feats = feats0.sample(
@@ -317,7 +325,8 @@ class DragSession:
         with torch.enable_grad():  # also under a caller's no_grad
             ws = self._current_latent()
             feats, img = self.model.features(
-                ws, mode=mode, return_image=want_image)
+                ws, mode=mode, return_image=want_image,
+                grad_rows=self.options.num_opt_latents)
         loss_value = None
         converged = True
         if len(self._handles_rc):
@@ -471,6 +480,7 @@ class DragSession:
             random_weights=random_weights,
             cfg_options=dict(cfg_options) if cfg_options else None,
             seed=self.seed,
+            inversion_file=portable_path(self.inversion_file),
             latent_file=None,
             final_latent_file=None,
             mask_file=None,

@@ -19,7 +19,7 @@ def new_task_session(model, task: DragTask):
     try:
         session = model.new_session(
             latent=task.latent, seed=task.seed, truncation=task.truncation,
-            **task.options)
+            inversion=task.inversion_file, **task.options)
         session.set_points(task.handles, task.targets)
         if task.mask is not None:
             session.set_mask(task.mask)
@@ -76,7 +76,7 @@ def run_task(model, task: DragTask) -> Dict[str, Any]:
         start_image=start_image,
         final_image=result.image,
         mask=session.mask,
-        start_latent=None if task.latent is None else
+        start_latent=None if task.seed is not None else
         session.initial_latent.cpu(),
         final_latent=result.latent,
         record=session.record(result, task_id=task.task_id),

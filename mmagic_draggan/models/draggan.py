@@ -1,4 +1,6 @@
 """The ``DragGAN`` editor model."""
+import copy
+from collections import OrderedDict
 from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -6,10 +8,15 @@ import torch
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
+from mmagic_draggan.fileio.inversion_file import InversionFile, read_inversion
 from mmagic_draggan.fileio.latent import check_latent
 from mmagic_draggan.registry import MODELS
 from mmagic_draggan.structures.drag_options import DragOptions
+from mmagic_draggan.utils.fingerprint import (config_fingerprint,
+                                              weights_fingerprint)
+from mmagic_draggan.utils.paths import portable_path
 from .feature_maps import FeatureMap, build_feature_map
+from .inversion.common import apply_synthesis_delta
 from .stylegan2_synthesis import num_blocks, synthesize
 
 if TYPE_CHECKING:
@@ -173,7 +180,8 @@ class DragGAN(BaseModel):
     def features(self,
                  ws: Tensor,
                  mode: str = 'fast',
-                 return_image: bool = False
+                 return_image: bool = False,
+                 grad_rows: Optional[int] = None
                  ) -> Tuple[FeatureMap, Optional[Tensor]]:
         """Features ``F`` (and optionally the image) of W+ latents.
 
@@ -184,6 +192,8 @@ class DragGAN(BaseModel):
                 ``'exact'``: the generator's own full forward with
                 ``return_features=True`` and a dense ``F``.
             return_image (bool): Also return the image.
+            grad_rows (int, optional): Rows ``>= grad_rows`` of ``ws`` are
+                constant (see :func:`.stylegan2_synthesis.synthesize`).
 
         Returns:
             tuple[FeatureMap, Tensor | None]: ``F`` at image size (C, H, W)
@@ -198,14 +208,82 @@ class DragGAN(BaseModel):
             return build_feature_map(out['feats'], size, dense=True), \
                 out['fake_img']
         feat, img = synthesize(self.generator, ws, self.feat_idx,
-                               return_image=return_image, image_grad=False)
+                               return_image=return_image, image_grad=False,
+                               grad_rows=grad_rows)
         return build_feature_map(feat, size, dense=False), img
 
     @torch.no_grad()
-    def render(self, ws: Tensor) -> Tensor:
-        """The image of W+ latents, (N, 3, H, W) in [-1, 1]."""
+    def render(self, ws: Tensor, grad_rows: Optional[int] = None) -> Tensor:
+        """The image of W+ latents, (N, 3, H, W) in [-1, 1].
+
+        Args:
+            ws (Tensor): W+ latents, (N, num_latents, style_channels).
+            grad_rows (int, optional): As in :meth:`features`; a session
+                passes its ``num_opt_latents`` so that its renders equal the
+                images its steps show, bit for bit.
+        """
         return synthesize(self.generator, ws.to(self.device),
-                          self.feat_idx, return_image=True)[1]
+                          self.feat_idx, return_image=True,
+                          grad_rows=grad_rows)[1]
+
+    # ------------------------------------------------------------------
+    # inversions (a photo's pivot latent and tuned weights)
+    def _describe_weights(self) -> str:
+        info = getattr(self, 'checkpoint_info', None) or {}
+        cfg = getattr(getattr(self, 'cfg', None), 'filename', None)
+        ckpt = 'random weights' if info.get('random_weights') else \
+            (portable_path(info.get('path')) or 'unknown weights')
+        return f'{portable_path(cfg) or "an unnamed config"}, {ckpt}'
+
+    def check_inversion(self, inversion: InversionFile,
+                        name: str = 'the inversion') -> None:
+        """Refuse an inversion made on other base weights or another config.
+
+        Raises:
+            ValueError: Naming both the inversion's and this model's config
+                and weights, and the fix.
+        """
+        weights = 'random weights' if inversion.random_weights else \
+            inversion.checkpoint
+        made = f'{inversion.config or "an unnamed config"}, {weights}'
+
+        if tuple(inversion.latent.shape) != self.latent_shape:
+            raise ValueError(
+                f'{name} has a latent of shape '
+                f'{tuple(inversion.latent.shape)} (made with {made}) but this '
+                f'model needs {self.latent_shape} ({self._describe_weights()})'
+                '; use the config it was made with')
+        cfg = getattr(self, 'cfg', None)
+        problems = []
+        if cfg is not None and 'model' in cfg and \
+                inversion.config_fingerprint and \
+                config_fingerprint(cfg.model) != inversion.config_fingerprint:
+            problems.append('another generator config')
+        if inversion.base_fingerprint != weights_fingerprint(self.generator):
+            problems.append('other base weights')
+        if problems:
+            raise ValueError(
+                f'{name} was made with {made}, but this model has '
+                f'{" and ".join(problems)} ({self._describe_weights()}). '
+                'Drag it with the config and weights it was made with, or '
+                'invert the photo again with these (tools/invert.py)')
+
+    def tuned(self, inversion: InversionFile) -> 'DragGAN':
+        """A view of this model whose generator carries an inversion's tuned
+        weights: a private copy of the generator plus the delta; everything
+        else (loss, tracker, defaults, config) is shared. This model's own
+        generator is never modified.
+
+        Returns:
+            DragGAN: The view (``self`` when the inversion has no delta).
+        """
+        if not inversion.synthesis_delta:
+            return self
+        gen = apply_synthesis_delta(self.generator, inversion.synthesis_delta)
+        view = copy.copy(self)
+        view.__dict__['_modules'] = OrderedDict(self._modules)
+        view.generator = gen.eval().requires_grad_(False)
+        return view
 
     # ------------------------------------------------------------------
     # sessions
@@ -214,6 +292,7 @@ class DragGAN(BaseModel):
                     seed: Optional[int] = None,
                     truncation: Optional[float] = None,
                     hooks: Optional[Sequence] = None,
+                    inversion: Union[str, InversionFile, None] = None,
                     **options) -> 'DragSession':
         """Start an editing session (see :class:`DragSession`).
 
@@ -223,12 +302,35 @@ class DragGAN(BaseModel):
                 of ``latent`` and ``seed``).
             truncation (float, optional): psi for ``seed``.
             hooks (list, optional): Extra drag hooks (configs or objects).
+            inversion (str | InversionFile, optional): An ``inversion.pth``
+                (``tools/invert.py``) or its content: the session drags the
+                photo with the tuned weights (a private copy) and starts at
+                the pivot unless ``latent`` is given (a resumed drag).
             **options: Overrides of :attr:`default_options` (any
                 :class:`~mmagic_draggan.structures.DragOptions` field).
+
+        Raises:
+            ValueError: Bad options, latent or inversion (e.g. made on other
+                weights: the message names both).
         """
         from .drag_session import DragSession
-        return DragSession(self, latent=latent, seed=seed,
-                           truncation=truncation, hooks=hooks, **options)
+        model, inversion_file = self, None
+        if inversion is not None:
+            if seed is not None:
+                raise ValueError('an inversion starts at its pivot latent; '
+                                 'give it or a seed, not both')
+            if not isinstance(inversion, InversionFile):
+                inversion_file = str(inversion)
+                inversion = read_inversion(inversion_file)
+            self.check_inversion(inversion, repr(inversion_file)
+                                 if inversion_file else 'the inversion')
+            if latent is None:
+                latent = inversion.latent
+            model = self.tuned(inversion)
+        session = DragSession(model, latent=latent, seed=seed,
+                              truncation=truncation, hooks=hooks, **options)
+        session.inversion_file = inversion_file
+        return session
 
     def forward(self, inputs, data_samples=None, mode: str = 'predict'):
         """MMEngine entry point; drags run through ``predict``."""

@@ -29,6 +29,9 @@ class DragTask:
         options (dict): Drag option overrides (``DragOptions`` names).
         latent_file (str, optional): Absolute path the latent came from.
         mask_file (str, optional): Absolute path the mask came from.
+        inversion_file (str, optional): Absolute path of a photo's
+            ``inversion.pth``: the drag runs on its tuned weights and starts
+            at its pivot.
         sample_idx (int): Index in the dataset (-1 when not from one).
     """
     task_id: str
@@ -41,4 +44,5 @@ class DragTask:
     options: Dict[str, Any] = field(default_factory=dict)
     latent_file: Optional[str] = None
     mask_file: Optional[str] = None
+    inversion_file: Optional[str] = None
     sample_idx: int = -1

@@ -1,0 +1,148 @@
+"""Dragging a photo's inversion: the session starts at the pivot on the
+tuned weights (a private copy), refuses inversions of other weights, and
+the CLI, batch tasks and resume carry the inversion along."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from mmagic_draggan.apis.drag import drag, resume_drag
+from mmagic_draggan.fileio.inversion_file import InversionFile, save_inversion
+from mmagic_draggan.models.draggan import to_uint8_image
+from mmagic_draggan.utils.fingerprint import (config_fingerprint,
+                                              weights_fingerprint)
+from mmagic_draggan.utils.paths import portable_path
+
+FAST = dict(progress=False, lr=0.02)
+TOOL = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools',
+                'drag.py')
+
+
+def make_inversion(model, seed=5, scale=0.05, **overrides) -> InversionFile:
+    """An inversion of the tiny model made by hand: a pivot and a delta on
+    two synthesis weights (what PTI would leave)."""
+    g = torch.Generator().manual_seed(seed)
+    sd = model.generator.state_dict()
+    keys = [k for k in sd if k.startswith('convs.') and
+            k.endswith('weight_orig')][:2]
+    delta = {k: torch.randn(sd[k].shape, generator=g) * scale for k in keys}
+    kw = dict(
+        latent=model.latent_from_seed(seed).cpu(), synthesis_delta=delta,
+        base_fingerprint=weights_fingerprint(model.generator),
+        config_fingerprint=config_fingerprint(model.cfg.model),
+        config=portable_path(model.cfg.filename), checkpoint=None,
+        random_weights=True, image_size=model.image_size,
+        recipe=dict(preset='test'), metrics=dict(psnr=30.0))
+    kw.update(overrides)
+    return InversionFile(**kw)
+
+
+@pytest.fixture(scope='module')
+def inversion_path(tiny_model, tmp_path_factory):
+    path = tmp_path_factory.mktemp('inv') / 'inversion.pth'
+    return save_inversion(path, make_inversion(tiny_model))
+
+
+def test_session_starts_at_the_pivot_on_tuned_weights(tiny_model,
+                                                      inversion_path):
+    before = {k: v.clone() for k, v in tiny_model.generator.state_dict()
+              .items()}
+    inv = make_inversion(tiny_model)
+    s = tiny_model.new_session(inversion=inversion_path)
+    assert s.model is not tiny_model and s.model.generator is not \
+        tiny_model.generator
+    assert s.inversion_file == inversion_path
+    torch.testing.assert_close(s.initial_latent, inv.latent)
+    # the start image is the pivot rendered with base + delta ...
+    tuned = tiny_model.tuned(inv)
+    expect = to_uint8_image(tuned.render(inv.latent))
+    np.testing.assert_array_equal(s.image(), expect)
+    # ... which differs from the base weights' render
+    assert not np.array_equal(expect,
+                              to_uint8_image(tiny_model.render(inv.latent)))
+    s.set_points([[24, 32]], [[36, 32]])
+    s.run(max_steps=2)
+    for k, v in tiny_model.generator.state_dict().items():  # never modified
+        assert torch.equal(v, before[k]), k
+    rec = s.record()
+    assert rec['inversion_file'] == portable_path(inversion_path)
+    assert rec['seed'] is None
+
+
+def test_inversion_of_other_weights_is_refused(tiny_model, tmp_path):
+    other = make_inversion(tiny_model, base_fingerprint='0123456789abcdef')
+    with pytest.raises(ValueError, match='other base weights') as err:
+        tiny_model.new_session(inversion=other)
+    msg = str(err.value)
+    assert 'configs/draggan/draggan_stylegan2_tiny-64x64.py' in msg
+    assert 'random weights' in msg and 'tools/invert.py' in msg
+    cfg = make_inversion(tiny_model, config_fingerprint='fedcba9876543210')
+    with pytest.raises(ValueError, match='another generator config'):
+        tiny_model.new_session(inversion=cfg)
+    wrong = make_inversion(tiny_model, latent=torch.zeros(1, 14, 512))
+    with pytest.raises(ValueError, match=r'shape \(1, 14, 512\)'):
+        tiny_model.new_session(inversion=wrong)
+    with pytest.raises(ValueError, match='not both'):
+        tiny_model.new_session(seed=1, inversion=make_inversion(tiny_model))
+    bad = tmp_path / 'inversion.pth'
+    bad.write_bytes(b'garbage')
+    with pytest.raises(ValueError, match='inversion'):
+        tiny_model.new_session(inversion=str(bad))
+
+
+def test_drag_api_and_resume_keep_the_inversion(tiny_model, inversion_path,
+                                                tmp_path):
+    out = drag(tiny_model, [[24, 32]], [[36, 32]], inversion=inversion_path,
+               max_steps=2, out_dir=str(tmp_path / 'a'), **FAST)
+    inv = make_inversion(tiny_model)
+    np.testing.assert_array_equal(
+        out.start_image,
+        to_uint8_image(tiny_model.tuned(inv).render(inv.latent)))
+    rec = json.load(open(out.paths['session']))
+    assert rec['inversion_file'] == portable_path(inversion_path)
+    assert rec['latent_file'] == 'start_latent.pt' and rec['seed'] is None
+    more = resume_drag(out.paths['session'], model_or_config=tiny_model,
+                       max_steps=1, out_dir=str(tmp_path / 'b'),
+                       progress=False)
+    # resumed on the tuned weights: its start is the first run's result
+    np.testing.assert_array_equal(more.start_image, out.image)
+    assert more.record['inversion_file'] == rec['inversion_file']
+    with pytest.raises(ValueError, match='not both'):
+        drag(tiny_model, [[24, 32]], [[36, 32]], inversion=inversion_path,
+             seed=3, **FAST)
+
+
+def test_batch_task_with_inversion_file(tiny_model, inversion_path, tmp_path):
+    from mmagic_draggan.apis import run_tasks
+    from mmagic_draggan.datasets import TaskError, task_from_dict
+    task = dict(id='photo', inversion_file=inversion_path,
+                handles=[[24, 32]], targets=[[36, 32]], max_steps=1)
+    out, = run_tasks(tiny_model, [task])
+    inv = make_inversion(tiny_model)
+    np.testing.assert_array_equal(
+        out['start_image'],
+        to_uint8_image(tiny_model.tuned(inv).render(inv.latent)))
+    assert out['record']['inversion_file'] == portable_path(inversion_path)
+    with pytest.raises(TaskError, match='exactly one of'):
+        task_from_dict(dict(task, seed=1), image_size=64)
+
+
+def test_cli_inversion_flag(tiny_config, inversion_path, tmp_path):
+    out = subprocess.run(
+        [sys.executable, TOOL, tiny_config, '--random-weights',
+         '--inversion', inversion_path, '--drag', '24,32,36,32',
+         '--max-steps', '1', '--out-dir', str(tmp_path / 'cli'),
+         '--no-progress', '--video', 'none'],
+        capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rec = json.loads((tmp_path / 'cli' / 'session.json').read_text())
+    assert rec['inversion_file'] == portable_path(inversion_path)
+    bad = subprocess.run(
+        [sys.executable, TOOL, tiny_config, '--random-weights',
+         '--inversion', inversion_path, '--seed', '2', '--drag',
+         '24,32,36,32'], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and '--inversion' in bad.stderr
