@@ -146,3 +146,33 @@ def test_cli_inversion_flag(tiny_config, inversion_path, tmp_path):
          '--inversion', inversion_path, '--seed', '2', '--drag',
          '24,32,36,32'], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and '--inversion' in bad.stderr
+
+
+def test_demo_load_drags_the_photo_on_its_tuned_weights(
+        tiny_config, tiny_model, inversion_path, tmp_path):
+    """A session made from an inversion loads in the demo only with its
+    inversion.pth uploaded beside the JSON (the server reads no path a JSON
+    names), and then shows the reconstruction on a private tuned copy."""
+    import os.path as osp
+
+    from mmagic_draggan.demo import DemoHandlers, ModelCache
+    cache = ModelCache('cpu')
+    cache.add(tiny_config, tiny_model, random_weights=True)
+    handlers = DemoHandlers(cache, tiny_config, random_weights=True)
+    state, _ = handlers.init()
+    try:
+        out = drag(tiny_model, [[24, 32]], [[36, 32]],
+                   inversion=inversion_path, max_steps=1,
+                   out_dir=str(tmp_path / 'a'), **FAST)
+        files = [out.paths['session'], out.paths['start_latent']]
+        r = handlers.load(state, files)
+        assert 'upload its inversion.pth' in r.view.status
+        assert state.session.inversion_file is None  # the old edit stays
+        r = handlers.load(state, files + [inversion_path])
+        assert 'Loaded the session' in r.view.status, r.view.status
+        assert state.session.model.generator is not tiny_model.generator
+        np.testing.assert_array_equal(state.session.initial_image(),
+                                      out.start_image)
+        assert osp.basename(state.session.inversion_file) == 'inversion.pth'
+    finally:
+        state.close()

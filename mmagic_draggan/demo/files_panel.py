@@ -66,7 +66,8 @@ class FilesPanel:
             config = known_config(sf.config) or state.config
             if config is None:
                 raise ValueError('the session names no config')
-            if up.latent is None and sf.seed is None:
+            if up.latent is None and sf.seed is None and \
+                    up.inversion is None:
                 missing = ', '.join(up.missing) or 'the start latent'
                 raise ValueError(
                     f'the session has no seed, so its start latent is '
@@ -74,8 +75,11 @@ class FilesPanel:
             built = self._build(
                 config, sf.random_weights,
                 seed=None if up.latent is not None else sf.seed,
-                truncation=sf.truncation, latent=up.latent, **sf.options)
+                truncation=sf.truncation, latent=up.latent,
+                inversion=up.inversion, **sf.options)
             session = built[2]
+            if up.inversion is not None:  # the name, for the next Save
+                session.inversion_file = sf.inversion_file
             session.set_points(sf.handles, sf.targets)
             if up.mask is not None:
                 session.set_mask(up.mask)

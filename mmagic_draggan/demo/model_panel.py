@@ -29,7 +29,7 @@ class ModelPanel:
     def _build(self, config: str, random_weights: bool,
                seed: Optional[int] = None,
                truncation: Optional[float] = None,
-               latent=None, **options) -> tuple:
+               latent=None, inversion=None, **options) -> tuple:
         """A new edit: ``(random_weights, model, session, recorder)``.
 
         Args:
@@ -37,6 +37,8 @@ class ModelPanel:
             random_weights (bool): Asked for random weights (configs without
                 a checkpoint get them anyway).
             seed / truncation / latent: The start latent (a latent wins).
+            inversion (InversionFile, optional): Drag a photo's inversion
+                (pivot and tuned weights).
             **options: :class:`~mmagic_draggan.structures.DragOptions`
                 fields for the session.
 
@@ -49,9 +51,11 @@ class ModelPanel:
         frames = min(self.max_frames,
                      max(20, FRAME_BUDGET // (side * side * 3)))
         recorder = TrajectoryRecorderHook(max_frames=frames)
-        if latent is not None:
+        if latent is not None or inversion is not None:
+            # an inversion: the photo's tuned weights, a private copy for
+            # this tab only (freed with its session)
             session = model.new_session(latent=latent, hooks=[recorder],
-                                        **options)
+                                        inversion=inversion, **options)
         else:
             session = model.new_session(seed=seed, truncation=truncation,
                                         hooks=[recorder], **options)

@@ -18,6 +18,7 @@ import torch
 
 from mmagic_draggan.fileio.bundle import (BundleContent, WrittenBundle,
                                           write_bundle)
+from mmagic_draggan.fileio.inversion_file import InversionFile, read_inversion
 from mmagic_draggan.fileio.latent import read_latent
 from mmagic_draggan.fileio.mask import read_mask
 from mmagic_draggan.fileio.session_file import SessionFile, read_session
@@ -77,12 +78,15 @@ class Upload:
         session (SessionFile): The validated session JSON.
         latent (Tensor | None): Start latent (1, L, C), when uploaded.
         mask (np.ndarray | None): (H, W) bool, when uploaded.
+        inversion (InversionFile | None): The photo's inversion the session
+            names, when uploaded (required then).
         missing (list[str]): Base names of files the JSON names that were
             not uploaded.
     """
     session: SessionFile
     latent: Optional[torch.Tensor] = None
     mask: Optional[np.ndarray] = None
+    inversion: Optional[InversionFile] = None
     missing: List[str] = field(default_factory=list)
 
 
@@ -135,4 +139,12 @@ def read_upload(paths: Sequence[str]) -> Upload:
     mask_path = find(sf.mask_file)
     if mask_path is not None:
         out.mask = read_mask(mask_path)
+    if sf.inversion_file:
+        inv_path = find(sf.inversion_file)
+        if inv_path is None:
+            raise ValueError(
+                f'the session drags a photo: upload its '
+                f'{osp.basename(sf.inversion_file)} (from tools/invert.py) '
+                'together with the JSON')
+        out.inversion = read_inversion(inv_path)
     return out
