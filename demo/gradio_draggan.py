@@ -31,6 +31,7 @@ import gradio as gr  # noqa: E402
 
 from mmagic_draggan.demo import (DemoHandlers, ModelCache,  # noqa: E402
                                  Refresh, View)
+from mmagic_draggan.demo.photo_panel import PERCEPTUAL, PRESETS  # noqa: E402
 from mmagic_draggan.utils.checkpoint import CheckpointError  # noqa: E402
 from mmagic_draggan.utils.weights import resolve_weights  # noqa: E402
 from mmagic_draggan.utils.zoo import find_zoo_entry, list_configs  # noqa: E402
@@ -173,6 +174,40 @@ def build_demo(handlers: DemoHandlers, choices, config: str,
                                  type='numpy', format='png',
                                  interactive=False, elem_id='draggan-image',
                                  buttons=['fullscreen'])
+                with gr.Accordion('Your photo: invert it, then drag it',
+                                  open=False, elem_id='draggan-photo-panel'):
+                    gr.Markdown(
+                        'Upload a photo of what this model makes (an FFHQ '
+                        'model wants an aligned face). It is projected into '
+                        'the GAN, then the weights are tuned to it (a private '
+                        'copy for this tab). **Stop** ends it early. '
+                        '*Perceptual*: LPIPS needs the torchvision VGG16 '
+                        'weights; *none* works offline.')
+                    with gr.Row():
+                        photo = gr.Image(label='Photo', type='filepath',
+                                         sources=['upload'],
+                                         elem_id='draggan-photo')
+                        comparison = gr.Image(
+                            label='Photo | reconstruction', type='numpy',
+                            format='png', interactive=False,
+                            elem_id='draggan-comparison')
+                    with gr.Row():
+                        preset = gr.Dropdown(list(PRESETS), value='pti',
+                                             label='Recipe')
+                        perceptual = gr.Radio(list(PERCEPTUAL),
+                                              value='lpips',
+                                              label='Perceptual loss',
+                                              elem_id='draggan-perceptual')
+                        inv_steps = gr.Number(
+                            label='Projection steps (empty: recipe)',
+                            value=None, precision=0,
+                            elem_id='draggan-inv-steps')
+                        pti_steps = gr.Number(
+                            label='Tuning steps (empty: recipe)', value=None,
+                            precision=0, elem_id='draggan-pti-steps')
+                    invert_btn = gr.Button('Invert photo',
+                                           elem_id='draggan-invert')
+                    photo_md = gr.Markdown(elem_id='draggan-photo-summary')
                 with gr.Accordion('Mask: paint the area that may change',
                                   open=False):
                     editor = gr.ImageEditor(
@@ -194,9 +229,10 @@ def build_demo(handlers: DemoHandlers, choices, config: str,
                                     elem_id='draggan-files')
                     upload = gr.File(
                         label='Load a session: its session.json, with its '
-                        'start_latent.pt (and mask.png)',
+                        'start_latent.pt (and mask.png, inversion.pth)',
                         file_count='multiple',
-                        file_types=['.json', '.pt', '.png'], type='filepath',
+                        file_types=['.json', '.pt', '.pth', '.png'],
+                        type='filepath',
                         elem_id='draggan-upload')
 
         view_out = [image, points, steps, status]
@@ -239,6 +275,18 @@ def build_demo(handlers: DemoHandlers, choices, config: str,
             finally:  # the page went away: stop the drag now
                 run.close()
 
+        def on_invert(st, *args):
+            run = h.invert_photo(st, *args)
+            try:
+                for pv in run:
+                    yield view(pv.view) + (
+                        gr.skip() if pv.comparison is None else pv.comparison,
+                        pv.summary or gr.skip(),
+                        h.editor(st) or gr.skip() if pv.comparison is not None
+                        else gr.skip())
+            finally:  # the page went away: stop the inversion now
+                run.close()
+
         def on_apply_mask(st, ed):
             v = h.apply_mask(st, ed)
             return view(v) + (bool(st and st.show_mask), )
@@ -279,6 +327,12 @@ def build_demo(handlers: DemoHandlers, choices, config: str,
             on_start,
             [state, latent_space, lr, lambda_mask, max_steps, r1, r2],
             view_out, concurrency_limit=concurrency, concurrency_id='drag',
+            show_progress='minimal')
+        invert_btn.click(
+            on_invert,
+            [state, photo, preset, perceptual, inv_steps, pti_steps],
+            view_out + [comparison, photo_md, editor],
+            concurrency_limit=concurrency, concurrency_id='drag',
             show_progress='minimal')
         stop_btn.click(h.stop, [state], None, **light)
         save_btn.click(on_save, [state], view_out + [files], **heavy)

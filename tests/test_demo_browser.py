@@ -249,12 +249,12 @@ class DemoPage:
         return self.wait_drag_end(before)
 
 
-def save_screenshot(page, tmp_path) -> str:
-    shot = str(tmp_path / 'demo_screenshot.png')
+def save_screenshot(page, tmp_path, name: str = 'demo_screenshot.png') -> str:
+    shot = str(tmp_path / name)
     page.screenshot(path=shot, full_page=True)
     if os.environ.get('DRAGGAN_SAVE_SCREENSHOT') == '1':
         os.makedirs(osp.join(ROOT, 'docs'), exist_ok=True)
-        shutil.copy(shot, osp.join(ROOT, 'docs', 'demo_screenshot.png'))
+        shutil.copy(shot, osp.join(ROOT, 'docs', name))
     return shot
 
 
@@ -404,5 +404,43 @@ def test_save_load_and_missing_checkpoint(demo_url, browser, tmp_path):
         assert 'Still showing' in status, status
         assert d.points() == '1: (20, 32) -> (36, 32)'
         assert 'Traceback' not in page.content()
+    finally:
+        ctx.close()
+
+
+def test_photo_upload_inverts_then_drags(demo_url, browser, tmp_path):
+    """Upload a photo, invert it (pixel losses: offline) with streamed
+    progress, see the reconstruction beside it, then drag it."""
+    from PIL import Image as PILImage
+    from PIL import ImageDraw
+    ctx = browser.new_context(viewport={'width': 1400, 'height': 1400})
+    try:
+        d = DemoPage(ctx, demo_url)
+        page = d.page
+        photo = tmp_path / 'photo.png'
+        im = PILImage.new('RGB', (160, 120), (30, 80, 160))
+        ImageDraw.Draw(im).ellipse((40, 20, 120, 100), fill=(230, 200, 60))
+        im.save(photo)
+        page.get_by_text('Your photo: invert it, then drag it',
+                         exact=True).click()
+        page.locator('#draggan-photo input[type=file]').set_input_files(
+            str(photo))
+        page.locator('#draggan-photo img').wait_for(state='visible')
+        page.locator('#draggan-perceptual').get_by_label('none').check()
+        d.set_number('draggan-inv-steps', 20)
+        d.set_number('draggan-pti-steps', 10)
+        page.click('#draggan-invert')
+        d.wait_status('Inverting: (projection|tuning) step')  # streamed
+        d.wait_status('Photo inverted', timeout=DRAG_TIMEOUT)
+        summary = page.inner_text('#draggan-photo-summary')
+        assert re.search(r'Reconstruction PSNR \d+\.\d dB', summary), summary
+        page.locator('#draggan-comparison img').wait_for(state='visible')
+        d.add_point((164, 260), (292, 260))
+        d.set_number('draggan-max-steps', 2)
+        page.click('#draggan-start')
+        status = d.wait_drag_end(0)
+        assert 'failed' not in status, status
+        assert 1 <= d.steps() <= 2
+        save_screenshot(page, tmp_path, 'demo_photo_screenshot.png')
     finally:
         ctx.close()

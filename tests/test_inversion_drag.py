@@ -176,3 +176,56 @@ def test_demo_load_drags_the_photo_on_its_tuned_weights(
         assert osp.basename(state.session.inversion_file) == 'inversion.pth'
     finally:
         state.close()
+
+
+def test_demo_photo_upload_inverts_then_drags(tiny_config, tiny_model,
+                                              tmp_path):
+    """Upload -> inversion with streamed progress -> the tab drags its own
+    tuned copy; bad uploads and values are status lines, state kept."""
+    from PIL import Image, ImageDraw
+
+    from mmagic_draggan.demo import DemoHandlers, ModelCache
+    cache = ModelCache('cpu')
+    cache.add(tiny_config, tiny_model, random_weights=True)
+    handlers = DemoHandlers(cache, tiny_config, random_weights=True)
+    state, _ = handlers.init()
+    other, _ = handlers.init()
+    try:
+        photo = tmp_path / 'photo.png'
+        im = Image.new('RGB', (120, 90), (30, 80, 160))
+        ImageDraw.Draw(im).ellipse((30, 10, 90, 80), fill=(230, 200, 60))
+        im.save(photo)
+        (tmp_path / 'bad.png').write_bytes(b'not an image')
+        before = state.session
+        for args, match in (((None, ), 'Upload a photo'),
+                            ((str(tmp_path / 'bad.png'), ), 'Cannot use'),
+                            ((str(photo), 'fancy'), 'preset must be'),
+                            ((str(photo), 'pti', 'none', -3),
+                             'projection steps must be >= 0')):
+            out = list(handlers.invert_photo(state, *args))
+            assert match in out[-1].view.status, out[-1].view.status
+            assert state.session is before and not state.running
+        views = list(handlers.invert_photo(state, str(photo), 'pti', 'none',
+                                           20, 10))
+        assert len(views) >= 3  # a start, progress, the result
+        assert any('Inverting: projection step' in v.view.status
+                   for v in views)
+        last = views[-1]
+        assert 'Photo inverted' in last.view.status, last.view.status
+        assert 'PSNR' in last.summary and last.comparison is not None
+        s = state.session
+        assert s is not before and s.inversion_file.endswith('inversion.pth')
+        assert s.model.generator is not tiny_model.generator
+        recon = np.asarray(Image.open(
+            osp.join(state.out_dir, 'inversion', 'reconstruction.png')))
+        np.testing.assert_array_equal(state.image, recon)
+        assert other.session.model is tiny_model  # other tabs unaffected
+        # drag it, then Save includes the inversion for a later Load
+        handlers.click(state, [20 * 8, 30 * 8])
+        handlers.click(state, [30 * 8, 30 * 8])
+        assert list(handlers.start(state, max_steps=2))[-1].steps == 2
+        view, paths = handlers.save(state)
+        assert any(p.endswith('inversion.pth') for p in paths), paths
+    finally:
+        state.close()
+        other.close()

@@ -365,8 +365,9 @@ def invert(model_or_config,
     start = time.perf_counter()
     with stopper:
         try:
-            res = inverter.invert(model.generator, target, model.feat_idx,
-                                  callback=on_step)
+            res = inverter.invert(
+                model.generator, target, model.feat_idx, callback=on_step,
+                grad_rows=model.default_options.num_opt_latents)
         finally:
             if bar is not None:
                 bar.close()

@@ -44,6 +44,9 @@ class FilesPanel:
                 frames, result=state.last_result, watermark=state.watermark,
                 scale=state.scale)
         paths = [written.paths[k] for k in SAVED_ORDER if k in written.paths]
+        inv = state.session.inversion_file
+        if inv and osp.isfile(inv):  # Load needs it beside the JSON
+            paths.append(inv)
         msg = f'Saved {len(paths)} files (download them below).'
         if not frames:
             msg += ' No trajectory yet: run a drag to get the GIF/MP4.'

@@ -18,15 +18,17 @@ from .guards import BUSY, LOADING, NO_MODEL
 from .mask_panel import MaskPanel
 from .model_cache import ModelCache
 from .model_panel import FRAME_BUDGET, MAX_FRAMES, ModelPanel
+from .photo_panel import PhotoPanel, PhotoView
 from .points_panel import PointsPanel
 from .views import Refresh, Settings, View, ViewsMixin
 
-__all__ = ['DemoHandlers', 'View', 'Settings', 'Refresh', 'BUSY', 'LOADING',
+__all__ = ['DemoHandlers', 'View', 'Settings', 'Refresh', 'PhotoView', 'BUSY',
+           'LOADING',
            'NO_MODEL', 'MAX_FRAMES', 'FRAME_BUDGET']
 
 
 class DemoHandlers(ModelPanel, PointsPanel, MaskPanel, DragRunner,
-                   FilesPanel, ViewsMixin):
+                   FilesPanel, PhotoPanel, ViewsMixin):
     """Event handlers of the DragGAN demo.
 
     Args:

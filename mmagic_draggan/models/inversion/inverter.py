@@ -20,8 +20,8 @@ from torch import Tensor, nn
 
 from mmagic_draggan.registry import MODELS
 from ..stylegan2_synthesis import synthesize
-from .common import (ProgressCallback, StepRecord, image_to_tensor,
-                     psnr_from_mse, tensor_to_uint8)
+from .common import (ProgressCallback, StepRecord, apply_synthesis_delta,
+                     image_to_tensor, psnr_from_mse, tensor_to_uint8)
 from .perceptual_loss import LPIPSPerceptualLoss
 from .pivotal_tuner import PivotalTuner
 from .projector import Projector
@@ -186,8 +186,8 @@ class Inverter:
                generator: nn.Module,
                target: Union[np.ndarray, Tensor],
                feat_idx: int = 5,
-               callback: Optional[ProgressCallback] = None
-               ) -> InversionResult:
+               callback: Optional[ProgressCallback] = None,
+               grad_rows: Optional[int] = None) -> InversionResult:
         """Invert one image.
 
         Args:
@@ -195,6 +195,11 @@ class Inverter:
                 unchanged).
             target (np.ndarray | Tensor): The image, (H, W, 3) uint8 RGB or
                 (1, 3, H, W) float in [-1, 1], at the generator's side.
+            grad_rows (int, optional): Render the pivot and the
+                reconstruction by the route a drag session uses
+                (:func:`~..stylegan2_synthesis.synthesize`; a session passes
+                its ``num_opt_latents``), so that the session's start image
+                equals the reconstruction bit for bit.
             feat_idx (int): The model's feature block (synthesis walk).
                 Defaults to 5.
             callback (callable, optional): ``callback(stage, step, total,
@@ -247,7 +252,8 @@ class Inverter:
             seconds['wplus'] = sum(r.seconds for r in proj.history
                                    if r.stage == 'wplus')
         with torch.no_grad():
-            pivot_img = synthesize(generator, pivot, feat_idx)[1]
+            pivot_img = synthesize(generator, pivot, feat_idx,
+                                   grad_rows=grad_rows)[1]
         pivot_u8 = tensor_to_uint8(pivot_img)
         stopped = proj.stopped
         out_gen, delta, recon_u8 = generator, {}, pivot_u8
@@ -260,10 +266,14 @@ class Inverter:
             seconds['tuning'] = tun.seconds
             converged = tun.converged
             stopped = tun.stopped
-            out_gen, delta = tun.generator, tun.delta
+            # base + delta, exactly as a drag session rebuilds the weights
+            # (tuned - base + base may differ from tuned in the last bit)
+            delta = tun.delta
+            out_gen = apply_synthesis_delta(generator, delta)
             with torch.no_grad():
                 recon_u8 = tensor_to_uint8(
-                    synthesize(out_gen, pivot, feat_idx)[1])
+                    synthesize(out_gen, pivot, feat_idx,
+                               grad_rows=grad_rows)[1])
         metrics = self._metrics(target_u8, recon_u8, pivot_u8, perceptual,
                                 device)
         metrics.update(steps=steps, seconds=seconds,
