@@ -226,6 +226,15 @@ def test_demo_photo_upload_inverts_then_drags(tiny_config, tiny_model,
         assert list(handlers.start(state, max_steps=2))[-1].steps == 2
         view, paths = handlers.save(state)
         assert any(p.endswith('inversion.pth') for p in paths), paths
+        # closing the tab frees its tuned copy (only its session held it)
+        import gc
+        import weakref
+        tuned = weakref.ref(s.model.generator)
+        del s
+        state.close()
+        gc.collect()
+        assert tuned() is None and state.session is None
+        assert not osp.exists(state.out_dir)
     finally:
         state.close()
         other.close()

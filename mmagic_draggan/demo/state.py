@@ -81,6 +81,14 @@ class DemoState:
             self.image = session.image()
 
     def close(self) -> None:
-        """Ask a running drag to stop and remove the private folder."""
+        """Ask a running drag or inversion to stop, drop the edit (and with
+        it any tuned weights of an inverted photo, which only this tab's
+        session holds) and remove the private folder. Gradio calls it when
+        the tab's state is deleted."""
         self.stop_event.set()
+        if self.session is not None:
+            self.session.request_stop()
+        with self.lock:
+            self.session = self.recorder = self.last_result = None
+            self.image = None
         shutil.rmtree(self.out_dir, ignore_errors=True)
