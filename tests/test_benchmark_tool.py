@@ -12,9 +12,48 @@ def test_benchmark_json(tiny_config):
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     for key in ('iteration_s', 'floor_s', 'render_s', 'ratio',
-                'peak_rss_mb'):
+                'peak_rss_mb', 'naive_s', 'floor_mmagic_s', 'speedup',
+                'it_per_s', 'masked_step_s', 'masked_ratio'):
         assert res[key] > 0, key
+    assert abs(res['masked_ratio'] * res['iteration_s']
+               - res['masked_step_s']) < 1e-9
     assert res['image_size'] == 64 and res['device'] == 'cpu'
+    assert res['precision'] == 'fp32'
+    assert abs(res['speedup'] * res['iteration_s'] - res['naive_s']) < 1e-9
+
+
+def test_benchmark_text_and_precision(tiny_config):
+    """The text report names every figure; bf16 adds its floor where the CPU
+    has oneDNN bf16 (else the precision falls back to fp32)."""
+    proc = subprocess.run(
+        [sys.executable, 'tools/benchmark.py', tiny_config,
+         '--random-weights', '--iters', '1', '--warmup', '0',
+         '--precision', 'bf16'],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for word in ('naive (MMagic)', 'iteration', 'it/s', 'speed-up',
+                 'masked step',
+                 "floor, MMagic's modules", 'peak RSS'):
+        assert word in proc.stdout, word
+    from mmagic_draggan.models.modulated_conv import resolve_precision
+    if resolve_precision('bf16', 'cpu') == 'bf16':
+        assert 'floor, bf16' in proc.stdout
+
+
+def test_naive_iteration_reaches_the_optimised_rows(tiny_model):
+    """The yardstick really back-propagates the motion loss to W+ rows 0-5
+    (and only those are a leaf)."""
+    sys.path.insert(0, 'tools')
+    try:
+        from benchmark import naive_iteration
+    finally:
+        sys.path.remove('tools')
+    head = naive_iteration(tiny_model.generator,
+                           tiny_model.latent_from_seed(0),
+                           tiny_model.feat_idx, [[16., 16.]], [[16., 40.]])()
+    assert head.shape == (1, 6, tiny_model.style_channels)
+    assert head.grad is not None
+    assert head.grad.abs().amax(dim=2).min() > 0  # every optimised row
 
 
 def test_benchmark_bad_config():

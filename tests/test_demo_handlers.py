@@ -9,6 +9,7 @@ import os.path as osp
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,7 +19,9 @@ from PIL import Image
 from mmagic_draggan.demo import DemoHandlers, DemoState, ModelCache
 from mmagic_draggan.demo.checkpoints import checkpoint_status
 from mmagic_draggan.demo.display import click_to_pixel, mask_from_editor
+from mmagic_draggan.demo.drag_runner import FramePacer
 from mmagic_draggan.demo.guards import BUSY, LOADING, NO_MODEL, handler
+from mmagic_draggan.engine.hooks.drag_hook import DragHook
 from mmagic_draggan.fileio import (FILE_NAMES, read_latent, read_mask,
                                    read_session, save_latent, save_mask)
 from mmagic_draggan.structures.drag_options import DragOptions
@@ -206,6 +209,70 @@ def test_stop_interrupts_and_start_resumes(handlers, state):
     assert state.session is session and session._optim is optim  # resumed
     assert session.steps_taken == stopped_at + 2
     assert [v.steps for v in views][-1] == stopped_at + 2
+
+
+class RenderCounter(DragHook):
+    """Notes, per step, whether it rendered an image."""
+
+    def __init__(self):
+        self.rendered = []
+
+    def after_step(self, session, result):
+        self.rendered.append(result.image is not None)
+
+
+def test_watching_renders_only_due_frames(handlers, state, monkeypatch):
+    """Steps render only when a frame is due: with no frame ever due, only
+    the recorder's image is made; every step still gets a view, the last
+    view shows the final image and the recorder keeps its frames."""
+    add_pair(handlers, state, (20, 30), (60, 30))
+    state.recorder.interval = 1000  # records step 1 and the final image
+    monkeypatch.setattr(handlers, 'frame_interval', 1e9)
+    counter = RenderCounter()
+    state.session.hooks.append(counter)
+    try:
+        views = run(handlers, state, max_steps=8)
+    finally:
+        state.session.hooks.remove(counter)
+    steps = state.last_result.steps
+    assert steps >= 4 and len(counter.rendered) == steps
+    assert counter.rendered == [True] + [False] * (steps - 1)
+    assert views[-1].steps == steps and 'Dragging' not in views[-1].status
+    assert [f.step for f in state.recorder.frames] == [1, steps]
+    # the last view shows the final image (overlays aside)
+    np.testing.assert_array_equal(state.image, state.last_result.image)
+    np.testing.assert_array_equal(state.image, state.session.image())
+    np.testing.assert_array_equal(views[-1].image,
+                                  handlers.view(state).image)
+    assert not np.array_equal(views[-1].image, views[-2].image)
+    assert not any(isinstance(h, FramePacer) for h in state.session.hooks)
+
+
+def test_frame_pacer_rate_and_consumption():
+    """A frame is due after ``min_interval`` and once the page took the last
+    one; a dear render spaces frames so rendering stays <= render_share."""
+    now = [0.]
+    pacer = FramePacer(min_interval=0.5, render_share=0.25,
+                       clock=lambda: now[0])
+    pacer.before_run(None)
+    plain, framed = SimpleNamespace(image=None), SimpleNamespace(image=1)
+
+    def at(t, result=None):
+        now[0] = t
+        if result is not None:
+            pacer.after_step(None, result)
+        return pacer.wants_image(None)
+
+    assert not at(0.1)
+    assert not at(0.2, plain)  # a step without image takes 0.2 s
+    assert at(0.5)
+    assert not at(1.0, framed)  # 0.8 s with the image: it costs 0.6 s
+    assert not at(5.0)  # the page has not taken the frame
+    pacer.consumed()
+    assert not at(2.7)  # 1.7 s < 3 x 0.6 s since the frame
+    assert at(2.9) and pacer.frames == 1
+    with pytest.raises(ValueError, match='render_share'):
+        FramePacer(render_share=0)
 
 
 def test_closing_the_stream_stops_the_drag(handlers, state):

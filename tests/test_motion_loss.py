@@ -94,3 +94,52 @@ def test_call_values_override_the_component_defaults():
     assert not torch.allclose(auto, passed)
     with pytest.raises(ValueError, match='r1 must be > 0'):
         MotionSupervisionLoss(r1=0)
+
+
+def test_lazy_mask_term_is_the_dense_formula_tightly():
+    """The chunked mask term of a lazy map gives the dense formula's value
+    and gradient (the formula as written before it was chunked), at image
+    sizes that are and are not a multiple of the feature size."""
+    g = torch.Generator().manual_seed(1)
+    for low, size in ((32, 128), (16, 40)):
+        feat = torch.randn(1, 8, low, low, generator=g).requires_grad_(True)
+        feat0 = (feat + 0.1 * torch.randn(feat.shape, generator=g)).detach()
+        mask = torch.zeros(size, size)
+        q = size // 4
+        mask[q:3 * q, q:3 * q] = 1
+        h, t = torch.tensor([[size / 2, size / 2]]), torch.tensor(
+            [[size / 2, size / 2 + 6]])
+        loss_fn = MotionSupervisionLoss(r1=2, lambda_mask=20.)
+        fm = LazyFeatureMap(feat, (size, size))
+        up = F.interpolate(feat, size=(size, size), mode='bilinear',
+                           align_corners=False)
+        up0 = F.interpolate(feat0, size=(size, size), mode='bilinear',
+                            align_corners=False)
+        # the motion term alone + the dense mask formula
+        ref = loss_fn(fm, h, t) + 20. * ((up - up0) * (1 - mask)).abs().mean()
+        ref_grad, = torch.autograd.grad(ref, feat)
+        out = loss_fn(fm, h, t, mask=mask,
+                      feats0=LazyFeatureMap(feat0, (size, size)))
+        grad, = torch.autograd.grad(out, feat)
+        torch.testing.assert_close(out, ref, rtol=1e-6, atol=0)
+        # float summation order only: 1e-5 of the largest gradient
+        torch.testing.assert_close(grad, ref_grad, rtol=1e-5,
+                                   atol=1e-5 * float(ref_grad.abs().max()))
+
+
+def test_mask_term_is_zero_at_the_first_step():
+    """F == F0 bit for bit: the mask term adds nothing, neither to the value
+    nor to the gradient (the L1 kink), for both readers."""
+    feat = torch.randn(1, 4, 16, 16).requires_grad_(True)
+    h, t = torch.tensor([[30., 30.]]), torch.tensor([[30., 40.]])
+    mask = torch.zeros(64, 64)
+    mask[20:40, 20:40] = 1
+    loss_fn = MotionSupervisionLoss(r1=3)
+    for cls in (LazyFeatureMap, DenseFeatureMap):
+        fm = cls(feat, (64, 64))
+        with_mask = loss_fn(fm, h, t, mask=mask,
+                            feats0=cls(feat.detach(), (64, 64)))
+        without = loss_fn(fm, h, t)
+        g1, = torch.autograd.grad(with_mask, feat)
+        g2, = torch.autograd.grad(without, feat)
+        assert torch.equal(with_mask, without) and torch.equal(g1, g2)

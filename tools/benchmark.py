@@ -4,16 +4,30 @@ Usage::
 
     python tools/benchmark.py CONFIG [--checkpoint CKPT | --random-weights]
         [--device cpu|cuda] [--iters N] [--mode fast|exact] [--points K]
-        [--json]
+        [--precision fp32|bf16|tf32] [--json]
 
 Measures, in one process:
 
+* ``naive``: median seconds of a fixed yardstick that does not move when our
+  code gets faster: MMagic's own ``StyleGANv2Generator.forward`` (whole
+  synthesis, ``return_features=True``), the features bilinearly resized to
+  image size, the motion-supervision L1 on a disc of radius
+  ``r1 = round(3 H / 512)`` around each handle (bilinear sample at
+  ``q + d`` against the detached patch at ``q``) and the backward to W+
+  rows 0-5 as a leaf. No tracking, no Adam.
 * ``iteration``: median seconds of one ``DragSession.step()`` (track, loss,
   backward, Adam) with ``K`` handles that never converge.
+* ``masked_step``: the same drag with a mask: a centred square of side
+  ``H / 2`` (a quarter of the image) may change, the rest is held by the
+  mask term; ``masked_ratio`` = masked_step / iteration.
 * ``floor``: median seconds of "synthesis up to the feature block + backward
-  to the optimised W+ rows", the least any DragGAN iteration can cost.
+  to the optimised W+ rows", the least any DragGAN iteration can cost, with
+  our synthesis (``impl='fast'``; ``floor_bf16`` too with
+  ``--precision bf16``); ``floor_mmagic``: the same through MMagic's own
+  modules (the walk used before).
 * ``render``: median seconds of a full image synthesis (no grad).
-* ``ratio`` = iteration / floor, peak RSS (MB) and, on CUDA, peak allocated
+* ``ratio`` = iteration / floor, ``speedup`` = naive / iteration,
+  ``it_per_s`` = 1 / iteration, peak RSS (MB) and, on CUDA, peak allocated
   GPU memory (MB).
 """
 import argparse
@@ -24,13 +38,16 @@ import sys
 import time
 from typing import Callable, Dict, List
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, __import__('os').path.dirname(
     __import__('os').path.dirname(__import__('os').path.abspath(__file__))))
 
 from mmagic_draggan.apis import init_model  # noqa: E402
-from mmagic_draggan.models.stylegan2_synthesis import synthesize  # noqa: E402
+from mmagic_draggan.models.stylegan2_synthesis import (  # noqa: E402
+    resolve_precision, synthesize)
 
 
 def _sync(device: torch.device) -> None:
@@ -53,6 +70,78 @@ def timed(fn: Callable[[], None], iters: int, warmup: int,
     return out
 
 
+def naive_iteration(generator: torch.nn.Module, ws0: torch.Tensor,
+                    feat_idx: int, handles: List[List[float]],
+                    targets: List[List[float]],
+                    n_opt: int = 6) -> Callable[[], torch.Tensor]:
+    """The fixed yardstick: one naive DragGAN iteration on MMagic's own
+    generator forward (see the module docstring).
+
+    Args:
+        generator (torch.nn.Module): A MMagic ``StyleGANv2Generator``.
+        ws0 (Tensor): W+ latent, (1, num_latents, style_channels).
+        feat_idx (int): Feature block.
+        handles (list): Handle points, ``[row, col]`` pixels.
+        targets (list): Target points, ``[row, col]`` pixels.
+        n_opt (int): Leading W+ rows optimised (a leaf). Default: 6.
+
+    Returns:
+        Callable[[], Tensor]: Runs one iteration (forward, loss, backward)
+        and returns the leaf, (1, n_opt, style_channels), with its ``grad``.
+    """
+    H = generator.out_size
+    r1 = max(1, round(3 * H / 512))
+    off = torch.arange(-r1, r1 + 1, dtype=torch.float32)
+    orr, occ = torch.meshgrid(off, off, indexing='ij')
+    inside = orr.square() + occ.square() <= r1 * r1
+    disc_rc = torch.stack([orr[inside], occ[inside]], dim=1)  # (P, 2)
+    dev = ws0.device
+
+    def run():
+        head = ws0[:, :n_opt].clone().requires_grad_(True)
+        ws = torch.cat([head, ws0[:, n_opt:]], dim=1)
+        out = generator([ws], input_is_latent=True, randomize_noise=False,
+                        return_latents=True, return_features=True,
+                        feat_idx=feat_idx)
+        feat = F.interpolate(out['feats'], size=(H, H), mode='bilinear',
+                             align_corners=False)
+        loss = 0.
+        for p, t in zip(handles, targets):
+            p = torch.tensor(p, dtype=torch.float32)
+            t = torch.tensor(t, dtype=torch.float32)
+            d = (t - p) / (t - p).norm().clamp_min(1e-8)
+            q = (p + disc_rc).round().clamp(0, H - 1)  # (P, 2) row, col
+            qi = q.long()
+            patch = feat[0, :, qi[:, 0], qi[:, 1]].detach()  # (C, P)
+            moved = q + d
+            # grid_sample wants (x, y) = (col, row) in [-1, 1]
+            grid = torch.stack([(2 * moved[:, 1] + 1) / H - 1,
+                                (2 * moved[:, 0] + 1) / H - 1], dim=1)
+            shifted = F.grid_sample(feat, grid.to(dev).view(1, 1, -1, 2),
+                                    mode='bilinear', align_corners=False)
+            loss = loss + (shifted[0, :, 0] - patch).abs().mean()
+        loss.backward()
+        return head
+
+    return run
+
+
+def centred_square_mask(size: int) -> np.ndarray:
+    """The benchmark's mask: a centred square of side ``size // 2`` (a
+    quarter of the image) may change.
+
+    Args:
+        size (int): Image side H (= W), px.
+
+    Returns:
+        np.ndarray: (H, W) bool, True = may change.
+    """
+    mask = np.zeros((size, size), bool)
+    lo = size // 4
+    mask[lo:lo + size // 2, lo:lo + size // 2] = True
+    return mask
+
+
 def benchmark(config: str,
               checkpoint: str = None,
               random_weights: bool = False,
@@ -60,8 +149,13 @@ def benchmark(config: str,
               iters: int = 10,
               warmup: int = 2,
               mode: str = 'fast',
-              points: int = 1) -> Dict:
-    """Run the benchmark; returns the figures as a dict (seconds, MB)."""
+              points: int = 1,
+              precision: str = 'fp32') -> Dict:
+    """Run the benchmark; returns the figures as a dict (seconds, MB).
+
+    ``precision`` applies to the extra ``floor_<precision>_s`` figure only
+    (the drag step runs the session's own settings).
+    """
     model = init_model(config, checkpoint, device=device,
                        random_weights=random_weights)
     dev = model.device
@@ -76,18 +170,43 @@ def benchmark(config: str,
                                 stop_distance=0.)
     session.set_points(handles, targets)
     step_times = timed(session.step, iters, warmup, dev)
+    masked = model.new_session(seed=0, mode=mode,
+                               max_steps=iters + warmup + 1,
+                               stop_distance=0.)
+    masked.set_points(handles, targets)
+    masked.set_mask(centred_square_mask(H))
+    masked_times = timed(masked.step, iters, warmup, dev)
+    del masked
 
-    n = session.options.num_opt_latents
+    opts = session.options  # a DragOptions (attributes) or, before, a dict
+    n = int(opts.num_opt_latents)
     ws0 = session.latent
 
-    def floor_step():
-        head = ws0[:, :n].clone().requires_grad_(True)
-        ws = torch.cat([head, ws0[:, n:]], dim=1)
-        feat, _ = synthesize(model.generator, ws, model.feat_idx,
-                             return_image=False)
-        feat.mean().backward()
+    def floor_of(impl: str, prec: str = 'fp32') -> Callable[[], None]:
+        def run():
+            head = ws0[:, :n].clone().requires_grad_(True)
+            ws = torch.cat([head, ws0[:, n:]], dim=1)
+            feat, _ = synthesize(model.generator, ws, model.feat_idx,
+                                 return_image=False, impl=impl,
+                                 precision=prec, grad_rows=n)
+            feat.mean().backward()
+        return run
 
-    floor_times = timed(floor_step, iters, warmup, dev)
+    floor_step = floor_of('fast')
+    naive_step = naive_iteration(model.generator, ws0, model.feat_idx,
+                                 handles, targets, n_opt=6)
+    naive_times = timed(naive_step, iters, warmup, dev)
+    # interleaved, so that a load change hits both walks alike
+    floor_times, old_times = [], []
+    for fn in (floor_step, floor_of('mmagic')):
+        timed(fn, 0, warmup, dev)
+    for _ in range(iters):
+        floor_times += timed(floor_step, 1, 0, dev)
+        old_times += timed(floor_of('mmagic'), 1, 0, dev)
+    prec = resolve_precision(precision, dev)
+    low_times = None
+    if prec != 'fp32':
+        low_times = timed(floor_of('fast', prec), iters, warmup, dev)
     render_times = timed(lambda: model.render(ws0), max(3, iters // 3), 1,
                          dev)
     res = dict(
@@ -98,12 +217,21 @@ def benchmark(config: str,
         points=points,
         iters=iters,
         threads=torch.get_num_threads(),
+        precision=prec,
+        naive_s=statistics.median(naive_times),
         iteration_s=statistics.median(step_times),
+        masked_step_s=statistics.median(masked_times),
         floor_s=statistics.median(floor_times),
+        floor_mmagic_s=statistics.median(old_times),
         render_s=statistics.median(render_times),
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
+    if low_times is not None:
+        res[f'floor_{prec}_s'] = statistics.median(low_times)
     res['ratio'] = res['iteration_s'] / res['floor_s']
+    res['masked_ratio'] = res['masked_step_s'] / res['iteration_s']
+    res['speedup'] = res['naive_s'] / res['iteration_s']
+    res['it_per_s'] = 1. / res['iteration_s']
     if dev.type == 'cuda':
         res['cuda_peak_mb'] = torch.cuda.max_memory_allocated(dev) / 2**20
     return res
@@ -121,6 +249,10 @@ def parse_args(argv=None):
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--mode', choices=['fast', 'exact'], default='fast')
     p.add_argument('--points', type=int, default=1, help='handles')
+    p.add_argument('--precision', choices=['fp32', 'bf16', 'tf32'],
+                   default='fp32',
+                   help='also time the floor at this precision (the drag '
+                   'step itself runs in fp32)')
     p.add_argument('--json', action='store_true', help='print JSON only')
     args = p.parse_args(argv)
     if args.iters < 1 or args.points < 1:
@@ -133,7 +265,7 @@ def main(argv=None) -> int:
     try:
         res = benchmark(args.config, args.checkpoint, args.random_weights,
                         args.device, args.iters, args.warmup, args.mode,
-                        args.points)
+                        args.points, args.precision)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f'benchmark: error: {e}', file=sys.stderr)
         return 2
@@ -143,9 +275,18 @@ def main(argv=None) -> int:
     print(f"{res['config']} on {res['device']} ({res['threads']} threads), "
           f"{res['image_size']}x{res['image_size']}, mode {res['mode']}, "
           f"{res['points']} point(s), median of {res['iters']}:")
-    print(f"  iteration         {res['iteration_s']:.3f} s")
+    print(f"  naive (MMagic)    {res['naive_s']:.3f} s")
+    print(f"  iteration         {res['iteration_s']:.3f} s "
+          f"({res['it_per_s']:.2f} it/s)")
+    print(f"  masked step       {res['masked_step_s']:.3f} s "
+          f"({res['masked_ratio']:.2f}x iteration; centred H/2 square)")
+    print(f"  speed-up          {res['speedup']:.2f}x naive / iteration")
     print(f"  floor (feat+bwd)  {res['floor_s']:.3f} s")
-    print(f"  ratio             {res['ratio']:.2f}x")
+    print(f"  floor, MMagic's modules {res['floor_mmagic_s']:.3f} s")
+    for key in ('floor_bf16_s', 'floor_tf32_s'):
+        if key in res:
+            print(f"  floor, {key[6:10]}       {res[key]:.3f} s")
+    print(f"  ratio             {res['ratio']:.2f}x iteration / floor")
     print(f"  render (no grad)  {res['render_s']:.3f} s")
     print(f"  peak RSS          {res['peak_rss_mb']:.0f} MB")
     if 'cuda_peak_mb' in res:

@@ -2,6 +2,12 @@
 streams a view per step to the page; Stop asks it to end after the current
 step.
 
+Watching costs little: a step renders its image (a full synthesis, about as
+dear as the step itself on a CPU) only when :class:`FramePacer` says the page
+can show a new frame; the other steps update the step count and status over
+the last frame. Hooks that want images (the trajectory recorder) still get
+theirs, and the final image is always shown.
+
 Settings from the page go through :meth:`DragSession.configure` (that is,
 :meth:`~mmagic_draggan.structures.DragOptions.replace`), which owns their
 rules and messages.
@@ -9,8 +15,10 @@ rules and messages.
 import logging
 import queue
 import threading
-from typing import Any, Dict, Iterator, Optional, Tuple
+import time
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
+from mmagic_draggan.engine.hooks.drag_hook import DragHook
 from .display import compose
 from .guards import handler
 from .state import DemoState
@@ -18,7 +26,7 @@ from .views import View
 
 logger = logging.getLogger(__name__)
 
-__all__ = ['DragRunner', 'PAGE_OPTIONS', 'end_message']
+__all__ = ['DragRunner', 'FramePacer', 'PAGE_OPTIONS', 'end_message']
 
 #: The drag options the page's Advanced panel sets, in ``start`` order.
 PAGE_OPTIONS = ('latent_space', 'lr', 'lambda_mask', 'max_steps', 'r1', 'r2')
@@ -45,8 +53,89 @@ def end_message(result, steps: int, stop_distance: float) -> str:
     return 'No points to drag.'
 
 
+class FramePacer(DragHook):
+    """A drag hook that asks for a step's image only when a new frame is due.
+
+    A frame is due when the page has taken the previous one
+    (:meth:`consumed`) and at least ``max(min_interval, render_s * (1 -
+    render_share) / render_share)`` seconds have passed since it was made,
+    ``render_s`` being the measured extra cost of a step that renders: at
+    most one frame per ``min_interval`` and rendering at most about
+    ``render_share`` of the drag's wall time. Images that other hooks ask
+    for count as frames too. The image of a run's first step is the one the
+    page already shows, so the first frame waits ``min_interval`` as well.
+
+    Args:
+        min_interval (float): Least seconds between two frames.
+            Defaults to 0.5.
+        render_share (float): Largest share of wall time spent rendering,
+            in (0, 1]. Defaults to 0.25.
+        clock (callable): Seconds, monotonic. Defaults to
+            :func:`time.monotonic`.
+    """
+
+    def __init__(self,
+                 min_interval: float = 0.5,
+                 render_share: float = 0.25,
+                 clock: Callable[[], float] = time.monotonic):
+        if not 0 < render_share <= 1:
+            raise ValueError(f'render_share must be in (0, 1]; got '
+                             f'{render_share}')
+        self.min_interval = float(min_interval)
+        self.render_share = float(render_share)
+        self.clock = clock
+        self._lock = threading.Lock()
+        #: steps of this run that rendered an image
+        self.frames = 0
+        self.before_run(None)
+
+    def before_run(self, session) -> None:
+        with self._lock:
+            now = self.clock()
+            self._frame_at = now  # the page shows the start image now
+            self._step_end = now
+            self._waiting = False  # a frame the page has not taken yet
+            self._plain_s: Optional[float] = None
+            self._render_s = 0.
+            self.frames = 0
+
+    def wants_image(self, session) -> bool:
+        with self._lock:
+            if self._waiting:
+                return False
+            share = self.render_share
+            gap = max(self.min_interval,
+                      self._render_s * (1 - share) / share)
+            return self.clock() - self._frame_at >= gap
+
+    def after_step(self, session, result) -> None:
+        with self._lock:
+            now = self.clock()
+            seconds, self._step_end = now - self._step_end, now
+            if result.image is None:
+                self._plain_s = seconds
+                return
+            if self._plain_s is not None:
+                self._render_s = max(0., seconds - self._plain_s)
+            self._frame_at = now
+            self._waiting = True
+            self.frames += 1
+
+    def consumed(self) -> None:
+        """The page took the newest frame (thread safe)."""
+        with self._lock:
+            self._waiting = False
+
+
 class DragRunner:
-    """Start/Stop handlers of :class:`~.handlers.DemoHandlers`."""
+    """Start/Stop handlers of :class:`~.handlers.DemoHandlers`.
+
+    Attributes:
+        frame_interval (float): Least seconds between two streamed frames
+            (see :class:`FramePacer`).
+    """
+
+    frame_interval = 0.5
 
     @handler(refuse_busy=False)  # _begin claims the run under the lock
     def start(self, state: DemoState, latent_space: Optional[str] = None,
@@ -99,6 +188,7 @@ class DragRunner:
 
     def _run(self, state: DemoState, s) -> Iterator[View]:
         events: 'queue.Queue[Tuple[str, Any]]' = queue.Queue()
+        pacer = FramePacer(min_interval=self.frame_interval)
 
         def callback(res):
             events.put(('step', res))
@@ -106,28 +196,39 @@ class DragRunner:
 
         def work():
             try:
-                events.put(('done', s.run(callback=callback,
-                                          return_images=True)))
+                events.put(('done', s.run(callback=callback)))
             except BaseException as err:  # reported to the page
                 logger.exception('drag failed')
                 events.put(('error', err))
 
         first_step = s.steps_taken
+        # the frame shown: an image and the points tracked on it
+        frame = (state.image, s.handles, s.targets)
+        s.hooks.append(pacer)  # run() asks it whether a step renders
         worker = threading.Thread(target=work, name='draggan-drag',
                                   daemon=True)
         worker.start()
-        yield self.view(state, 'Dragging...')
         finished = False
         try:
+            yield self.view(state, 'Dragging...')
             while True:
+                steps = []
                 kind, item = events.get()
-                while kind == 'step':  # show only the newest step
+                while kind == 'step':  # take every step queued so far
+                    steps.append(item)
                     try:
                         kind, item = events.get_nowait()
                     except queue.Empty:
-                        break
-                if kind == 'step':
-                    yield self._step_view(state, item)
+                        kind = None
+                if kind is None:  # show the newest step and image
+                    framed = [r for r in steps if r.image is not None]
+                    if framed:
+                        res = framed[-1]
+                        state.image = res.image
+                        frame = (res.image, res.handles, res.targets)
+                    yield self._step_view(state, frame, steps[-1])
+                    if framed:
+                        pacer.consumed()
                     continue
                 finished = True
                 if kind == 'error':
@@ -144,15 +245,25 @@ class DragRunner:
             if not finished:  # the page went away or cancelled: stop too
                 state.stop_event.set()
             worker.join()
+            s.hooks.remove(pacer)
 
-    def _step_view(self, state: DemoState, res) -> View:
-        """The view of one streamed :class:`StepResult` (its image)."""
-        state.image = res.image
-        image = compose(res.image, res.handles, res.targets,
+    def _step_view(self, state: DemoState, frame: Tuple[Any, list, list],
+                   res) -> View:
+        """The view during a drag: the last frame with its points, and the
+        step count and status of the newest step.
+
+        Args:
+            state (DemoState): The tab.
+            frame (tuple): ``(image, handles, targets)``: (H, W, 3) uint8
+                RGB and the [[x, y], ...] points tracked on it.
+            res (StepResult): The newest step.
+        """
+        image, handles, targets = frame
+        shown = compose(image, handles, targets,
                         mask=state.session.mask, show_mask=state.show_mask,
                         watermark=state.watermark, scale=state.scale)
         return View(
-            image, self.points_text(state), res.step,
+            shown, self.points_text(state), res.step,
             f'Dragging... step {res.step}, mean distance '
             f'{res.mean_distance:.1f} px.')
 

@@ -11,13 +11,22 @@ so two readers with the same interface exist:
   requested pixels (``fast``), which gives the same numbers (up to float
   summation order) without a (C, H, W) tensor and its gradient.
 
+The mask term ``mean(|F - F0| * w)`` over (C, H, W) needs every pixel where
+``w != 0``; :func:`resized_weighted_l1` evaluates it (and its gradient) in
+row chunks at feature resolution, so that no (C, H, W) tensor and no autograd
+graph of one is kept (:meth:`FeatureMap.weighted_l1`).
+
 Coordinates here are always (row, col) pixel indices of the *image*.
 """
-from typing import Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+#: elements (C x rows x W) of one chunk of :func:`resized_weighted_l1`
+CHUNK_ELEMENTS = 1 << 21
 
 
 def resize_source_index(dst: Tensor, in_size: int,
@@ -98,6 +107,25 @@ class FeatureMap:
         bottom = win[:, r1, c0] * (1 - fc) + win[:, r1, c1] * fc
         return top * (1 - fr) + bottom * fr
 
+    def weighted_l1(self, other: 'FeatureMap', weight: Tensor) -> Tensor:
+        """``mean(|F - F_other| * weight)`` over (C, H, W), the mask term.
+
+        ``other`` is held constant (no gradient reaches it). This is the
+        dense reference: both maps materialised at (C, H, W).
+
+        Args:
+            other (FeatureMap): The map to compare with (``F0``), same size.
+            weight (Tensor): (H, W) float weights (``1 - M``).
+
+        Returns:
+            Tensor: Scalar; differentiable w.r.t. this map.
+        """
+        dense = self.dense()
+        assert tuple(weight.shape) == self.size, (weight.shape, self.size)
+        diff = (dense - other.dense().detach()) * \
+            weight.to(device=dense.device, dtype=dense.dtype)[None]
+        return diff.abs().mean()
+
 
 class DenseFeatureMap(FeatureMap):
     """``F`` materialised with ``F.interpolate`` (the reference path).
@@ -145,6 +173,128 @@ class LazyFeatureMap(FeatureMap):
         return F.interpolate(
             self.feat, size=self.size, mode='bilinear',
             align_corners=False)[0]
+
+    def weighted_l1(self, other: FeatureMap, weight: Tensor) -> Tensor:
+        """``mean(|F - F_other| * weight)`` over (C, H, W), without a
+        (C, H, W) tensor: the resize is linear, so ``F - F_other`` is the
+        resize of the difference of the two generator feature maps, and
+        :func:`resized_weighted_l1` evaluates that in row chunks (rows where
+        ``weight`` is 0 are skipped). Same value and gradient as
+        :meth:`FeatureMap.weighted_l1` up to float summation order; where
+        ``F`` equals ``F_other`` bit for bit (a drag's first step) both give
+        exactly 0 and a zero gradient.
+
+        Args:
+            other (FeatureMap): The map to compare with (``F0``), same size
+                and generator feature shape (1, C, h, w).
+            weight (Tensor): (H, W) float weights (``1 - M``).
+
+        Returns:
+            Tensor: Scalar; differentiable w.r.t. this map.
+        """
+        if other.size != self.size or other.feat.shape != self.feat.shape:
+            return super().weighted_l1(other, weight)
+        diff = self.feat[0] - other.feat[0].detach().to(self.feat.device)
+        return resized_weighted_l1(diff, weight, self.size)
+
+
+def _row_chunks(rows: Tensor, per_chunk: int) -> List[Tensor]:
+    """Split sorted row indices into chunks of at most ``per_chunk`` rows,
+    each a run of consecutive rows."""
+    if len(rows) == 0:
+        return []
+    breaks = torch.nonzero(rows[1:] - rows[:-1] != 1).flatten() + 1
+    chunks = []
+    for run in torch.tensor_split(rows, breaks.tolist()):
+        chunks.extend(torch.split(run, per_chunk))
+    return chunks
+
+
+class _ResizedWeightedL1(torch.autograd.Function):
+    """``sum(|U d| * w)`` and its gradient ``U^T (sign(U d) * w)``, both in
+    one chunked pass (see :func:`resized_weighted_l1`)."""
+
+    @staticmethod
+    def forward(ctx, diff: Tensor, weight: Tensor, size: Tuple[int, int],
+                chunk_elements: int) -> Tensor:
+        C, h, w = diff.shape
+        H, W = size
+        dev, dtype = diff.device, diff.dtype
+        weight = weight.to(device=dev, dtype=dtype)
+        need_grad = ctx.needs_input_grad[0]
+        grad = torch.zeros_like(diff) if need_grad else None
+        # rows with any nonzero weight; the others contribute nothing
+        rows = torch.nonzero(weight.ne(0).any(dim=1)).flatten().cpu()
+        per_chunk = max(1, chunk_elements // max(1, C * W))
+        totals = []
+        for chunk in _row_chunks(rows, per_chunk):
+            R = len(chunk)
+            r_lo, r_hi, r_w = resize_source_index(chunk, h, H)
+            # the chunk's rows read source rows k0 .. k0 + K - 1: the row
+            # resize is a small (R, K) matrix
+            k0 = int(r_lo.min())
+            K = int(r_hi.max()) - k0 + 1
+            taps = torch.zeros(R, K, dtype=torch.float32)
+            taps[torch.arange(R), r_lo - k0] += 1 - r_w
+            taps[torch.arange(R), r_hi - k0] += r_w
+            taps = taps.to(device=dev, dtype=dtype)
+            # rows: (C, R, w); then the columns by a 1-D linear resize with
+            # the same align_corners=False taps as the 2-D bilinear one
+            rows_f = torch.matmul(taps, diff[:, k0:k0 + K])
+            up = F.interpolate(rows_f.reshape(1, C * R, w), size=W,
+                               mode='linear', align_corners=False)
+            w_chunk = weight[chunk.to(dev)]  # (R, W)
+            g = torch.sign(up).view(C, R, W).mul_(w_chunk)
+            totals.append(torch.dot(up.view(-1), g.view(-1)))  # sum |u| w
+            if need_grad:
+                g_cols = torch.ops.aten.upsample_linear1d_backward(
+                    g.view(1, C * R, W), [W], [1, C * R, w], False)
+                grad[:, k0:k0 + K] += torch.matmul(taps.t(),
+                                                    g_cols.view(C, R, w))
+        ctx.save_for_backward(grad)
+        if not totals:
+            return diff.new_zeros(())
+        return torch.stack(totals).sum()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        grad, = ctx.saved_tensors
+        return (None if grad is None else grad * grad_out), None, None, None
+
+
+def resized_weighted_l1(diff: Tensor,
+                        weight: Tensor,
+                        size: Tuple[int, int],
+                        chunk_elements: Optional[int] = None) -> Tensor:
+    """``mean(|U(diff)| * weight)`` over (C, H, W), ``U`` the bilinear resize
+    to ``size`` (``align_corners=False``), in bounded memory.
+
+    The resized map is built a chunk of image rows at a time (rows where
+    ``weight`` is 0 everywhere are skipped) and the gradient w.r.t.
+    ``diff``, ``U^T(sign(U diff) * weight) / (C H W)``, is accumulated in the
+    same pass, so neither a (C, H, W) tensor nor an autograd graph of one is
+    kept: peak extra memory is about ``3 * chunk_elements`` floats.
+    ``sign(0) = 0``: where ``U(diff)`` is 0 the gradient is 0, as for
+    :func:`torch.abs`.
+
+    Args:
+        diff (Tensor): Feature difference at feature resolution, (C, h, w).
+        weight (Tensor): (H, W) weights.
+        size (tuple[int, int]): Image size (H, W).
+        chunk_elements (int, optional): Elements (C x rows x W) per chunk.
+            Defaults to :data:`CHUNK_ELEMENTS`.
+
+    Returns:
+        Tensor: Scalar; differentiable w.r.t. ``diff`` (not ``weight``).
+    """
+    assert diff.ndim == 3, diff.shape
+    size = (int(size[0]), int(size[1]))
+    assert tuple(weight.shape) == size, (weight.shape, size)
+    total = _ResizedWeightedL1.apply(
+        diff, weight.detach(), size,
+        int(chunk_elements or CHUNK_ELEMENTS))
+    return total / (diff.shape[0] * size[0] * size[1])
 
 
 def build_feature_map(feat: Tensor, size: Tuple[int, int],

@@ -37,6 +37,9 @@ class MotionSupervisionLoss(nn.Module):
 
         L += lambda_mask * mean | (F - F0) * (1 - M) |   over (C, H, W)
 
+    (:meth:`~mmagic_draggan.models.feature_maps.FeatureMap.weighted_l1`:
+    dense for a dense ``F``, chunked at feature resolution for a lazy one.)
+
     ``r1`` and ``lambda_mask`` given here are the model's defaults (they
     become its :class:`~mmagic_draggan.structures.DragOptions`); a session
     passes its own values to :meth:`forward`.
@@ -109,10 +112,10 @@ class MotionSupervisionLoss(nn.Module):
             if feats0 is None:
                 raise ValueError('a mask needs feats0 (features at the start '
                                  'of the drag)')
-            fixed = (1 - mask.to(feats.dense().dtype)).to(
-                feats.dense().device)
-            diff = (feats.dense() - feats0.dense().detach()) * fixed[None]
-            terms.append(lam * diff.abs().mean())
+            # (H, W), 1 where F is held to F0
+            fixed = 1 - mask.to(device=feats.feat.device,
+                                dtype=feats.feat.dtype)
+            terms.append(lam * feats.weighted_l1(feats0, fixed))
         if not terms:
             return None
         return torch.stack(terms).sum()
