@@ -28,12 +28,13 @@ def test_benchmark_text_and_precision(tiny_config):
     proc = subprocess.run(
         [sys.executable, 'tools/benchmark.py', tiny_config,
          '--random-weights', '--iters', '1', '--warmup', '0',
-         '--precision', 'bf16'],
+         '--precision', 'bf16', '--invert-steps', '2'],
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for word in ('naive (MMagic)', 'iteration', 'it/s', 'speed-up',
                  'masked step',
-                 "floor, MMagic's modules", 'peak RSS'):
+                 "floor, MMagic's modules", 'peak RSS',
+                 'invert, projection', 'invert, tuning'):
         assert word in proc.stdout, word
     from mmagic_draggan.models.modulated_conv import resolve_precision
     if resolve_precision('bf16', 'cpu') == 'bf16':

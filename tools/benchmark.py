@@ -150,11 +150,16 @@ def benchmark(config: str,
               warmup: int = 2,
               mode: str = 'fast',
               points: int = 1,
-              precision: str = 'fp32') -> Dict:
+              precision: str = 'fp32',
+              invert_steps: int = 0) -> Dict:
     """Run the benchmark; returns the figures as a dict (seconds, MB).
 
     ``precision`` applies to the extra ``floor_<precision>_s`` figure only
-    (the drag step runs the session's own settings).
+    (the drag step runs the session's own settings). With ``invert_steps``
+    > 0, a photo inversion (``apis.invert``, pti preset, pixel losses) of the
+    model's own image runs that many projection and tuning steps and
+    ``invert_projection_s`` / ``invert_tuning_s`` are its seconds per step
+    of each stage.
     """
     model = init_model(config, checkpoint, device=device,
                        random_weights=random_weights)
@@ -228,6 +233,17 @@ def benchmark(config: str,
     )
     if low_times is not None:
         res[f'floor_{prec}_s'] = statistics.median(low_times)
+    if invert_steps > 0:
+        from mmagic_draggan.apis.invert import invert
+        from mmagic_draggan.models.draggan import to_uint8_image
+        target = to_uint8_image(model.render(model.latent_from_seed(1)))
+        out = invert(model, target, preset='pti', perceptual='none',
+                     steps=invert_steps, pti_steps=invert_steps,
+                     progress=False, handle_sigint=False)
+        for stage in ('projection', 'tuning'):
+            n = out.metrics['steps'].get(stage, 0)
+            res[f'invert_{stage}_s'] = \
+                out.metrics['seconds'][stage] / n if n else None
     res['ratio'] = res['iteration_s'] / res['floor_s']
     res['masked_ratio'] = res['masked_step_s'] / res['iteration_s']
     res['speedup'] = res['naive_s'] / res['iteration_s']
@@ -253,6 +269,9 @@ def parse_args(argv=None):
                    default='fp32',
                    help='also time the floor at this precision (the drag '
                    'step itself runs in fp32)')
+    p.add_argument('--invert-steps', type=int, default=0, metavar='N',
+                   help='also time N projection + N tuning steps of a photo '
+                   'inversion (pixel losses)')
     p.add_argument('--json', action='store_true', help='print JSON only')
     args = p.parse_args(argv)
     if args.iters < 1 or args.points < 1:
@@ -265,7 +284,7 @@ def main(argv=None) -> int:
     try:
         res = benchmark(args.config, args.checkpoint, args.random_weights,
                         args.device, args.iters, args.warmup, args.mode,
-                        args.points, args.precision)
+                        args.points, args.precision, args.invert_steps)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f'benchmark: error: {e}', file=sys.stderr)
         return 2
@@ -288,6 +307,10 @@ def main(argv=None) -> int:
             print(f"  floor, {key[6:10]}       {res[key]:.3f} s")
     print(f"  ratio             {res['ratio']:.2f}x iteration / floor")
     print(f"  render (no grad)  {res['render_s']:.3f} s")
+    for stage in ('projection', 'tuning'):
+        if res.get(f'invert_{stage}_s') is not None:
+            print(f"  invert, {stage:10s} {res[f'invert_{stage}_s']:.3f} s "
+                  '/ step (pixel losses)')
     print(f"  peak RSS          {res['peak_rss_mb']:.0f} MB")
     if 'cuda_peak_mb' in res:
         print(f"  CUDA peak         {res['cuda_peak_mb']:.0f} MB")
