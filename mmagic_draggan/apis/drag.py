@@ -313,8 +313,6 @@ def drag(model_or_config,
     if video != 'none':
         from mmagic_draggan.engine.hooks import TrajectoryRecorderHook
         hooks.append(TrajectoryRecorderHook(interval=int(frame_interval)))
-    if inversion_data is not None:
-        model.check_inversion(inversion_data, repr(inversion))
     session = model.new_session(
         latent=latent, seed=seed, truncation=truncation, hooks=hooks,
         inversion=inversion_data, **options)

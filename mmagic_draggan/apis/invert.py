@@ -39,7 +39,7 @@ from typing import Any, Dict, List, Optional, Union
 import numpy as np
 from torch import nn
 
-from mmagic_draggan.fileio.bundle import save_png
+from mmagic_draggan.fileio.bundle import check_bundle_dir, save_png
 from mmagic_draggan.fileio.image_input import (RESIZE_MODES,
                                                check_image_file, load_image,
                                                prepare_image)
@@ -189,20 +189,6 @@ def _apply_overrides(recipe: Dict[str, Any], perceptual: str,
 
 
 # ----------------------------------------------------------------------
-def _check_out_dir(out_dir: Optional[str], overwrite: bool) -> None:
-    if out_dir is None:
-        return
-    if osp.exists(out_dir) and not osp.isdir(out_dir):
-        raise ValueError(f'output folder {out_dir!r} exists and is not a '
-                         'folder')
-    if not overwrite and osp.exists(
-            osp.join(out_dir, INVERSION_FILE_NAMES['inversion'])):
-        raise ValueError(
-            f'{out_dir!r} already holds an inversion.pth; choose another '
-            'output folder (--out-dir) or overwrite it (--overwrite, '
-            'overwrite=True)')
-
-
 def _model_cfg_of(model_or_config):
     """The whole config (no model built): a path, Config, dict or model."""
     from .inference import load_config
@@ -315,7 +301,9 @@ def invert(model_or_config,
                          f'{type(image).__name__}')
     if out_dir is not None:
         out_dir = str(out_dir)
-    _check_out_dir(out_dir, overwrite)
+    check_bundle_dir(out_dir, overwrite,
+                     marker=INVERSION_FILE_NAMES['inversion'],
+                     what='an inversion.pth', flags='--out-dir')
     model_cfg = _model_cfg_of(model_or_config)
     recipe = _apply_overrides(load_recipe(preset, model_cfg), perceptual,
                               steps, pti_steps)

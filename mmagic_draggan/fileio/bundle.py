@@ -55,9 +55,15 @@ def save_png(image: np.ndarray, path: str) -> str:
     return str(path)
 
 
-def check_bundle_dir(folder: Optional[str], overwrite: bool) -> None:
-    """Refuse an output folder that is a file, or that already holds a
-    session, unless ``overwrite``.
+def check_bundle_dir(folder: Optional[str],
+                     overwrite: bool,
+                     marker: str = FILE_NAMES['session'],
+                     what: str = 'a session.json',
+                     flags: str = '--out-dir / --name') -> None:
+    """Refuse an output folder that is a file, or that already holds the
+    ``marker`` file of a finished run (a session bundle by default; an
+    inversion's ``inversion.pth`` for ``tools/invert.py``), unless
+    ``overwrite``.
 
     Raises:
         ValueError: Naming the folder and the fix.
@@ -68,10 +74,10 @@ def check_bundle_dir(folder: Optional[str], overwrite: bool) -> None:
     if osp.exists(folder) and not osp.isdir(folder):
         raise ValueError(f'output folder {folder!r} exists and is not a '
                          'folder')
-    if not overwrite and osp.exists(osp.join(folder, FILE_NAMES['session'])):
+    if not overwrite and osp.exists(osp.join(folder, marker)):
         raise ValueError(
-            f'{folder!r} already holds a session.json; choose another output '
-            'folder (--out-dir / --name) or overwrite it (--overwrite, '
+            f'{folder!r} already holds {what}; choose another output '
+            f'folder ({flags}) or overwrite it (--overwrite, '
             'overwrite=True)')
 
 
