@@ -1,13 +1,16 @@
 # Copyright (c) mmagic-draggan contributors. Layout of MMagic's tools/test.py.
 """Run a file of drag tasks through MMEngine's Runner and print the metrics.
 
-    python tools/test.py CONFIG [CHECKPOINT] --tasks tasks.jsonl \
+    python tools/test.py CONFIG [CHECKPOINT] [--tasks tasks.jsonl] \
         [--work-dir DIR] [--launcher none|pytorch|slurm] [--random-weights] \
         [--gif] [--out metrics.json] [--cfg-options model.max_steps=100 ...]
 
 CHECKPOINT is a path, a zoo name (``StyleGAN2-FFHQ``), ``none``/``random``
 (seeded random weights, like ``--random-weights``), or left out for the
-config's own checkpoint. Distributed: ``tools/dist_test.sh`` (torchrun;
+config's own checkpoint. Without ``--tasks`` the config's task file runs
+(``data/drag_tasks/drag_tasks_<size>.jsonl``, shipped). MMagic's own
+``tools/test.py CONFIG CHECKPOINT`` runs the same configs and gives the
+same metrics. Distributed: ``tools/dist_test.sh`` (torchrun;
 NCCL on GPUs, gloo on CPUs).
 """
 import argparse
@@ -34,8 +37,8 @@ def parse_args():
         'random weights; default: the config\'s checkpoint')
     parser.add_argument(
         '--tasks',
-        required=True,
-        help='task file, JSON Lines or JSON (tools/make_tasks.py makes one)')
+        help='task file, JSON Lines or JSON (tools/make_tasks.py makes '
+        'one); default: the config\'s test_dataloader.dataset.ann_file')
     parser.add_argument(
         '--work-dir',
         help='output folder (default: work_dirs/<config name>); per-task '

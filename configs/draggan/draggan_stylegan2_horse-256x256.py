@@ -1,4 +1,7 @@
-_base_ = ['../_base_/models/draggan_stylegan2.py']
+_base_ = [
+    '../_base_/models/draggan_stylegan2.py',
+    '../_base_/datasets/drag_tasks_256.py', '../_base_/default_runtime.py'
+]
 
 # StyleGAN2-lsun-horses (256x256). lr per the paper: 1e-3.
 model = dict(generator=dict(out_size=256), lr=1e-3)

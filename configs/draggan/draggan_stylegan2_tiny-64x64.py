@@ -1,4 +1,7 @@
-_base_ = ['../_base_/models/draggan_stylegan2.py']
+_base_ = [
+    '../_base_/models/draggan_stylegan2.py',
+    '../_base_/datasets/drag_tasks_64.py', '../_base_/default_runtime.py'
+]
 
 # A tiny generator (64x64, narrow mapping) for tests and smoke runs. It has no
 # released weights: use --random-weights. Features come from the 32x32 block

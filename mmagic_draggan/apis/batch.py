@@ -20,11 +20,11 @@ from mmagic_draggan.datasets import DragTask, task_from_dict
 from mmagic_draggan.models.drag_task_runner import new_task_session
 from mmagic_draggan.models.drag_task_runner import \
     run_tasks as run_model_tasks
-from mmagic_draggan.utils.paths import repo_root
 
-#: _base_ files merged into a model config that has no test pipeline.
-BATCH_BASES = ('configs/_base_/batch_runtime.py',
-               'configs/_base_/datasets/drag_tasks.py')
+#: Top-level keys a config needs for a batch run (``configs/draggan/*.py``
+#: get them from ``_base_/datasets/drag_tasks_<size>.py`` and
+#: ``_base_/default_runtime.py``).
+BATCH_KEYS = ('test_dataloader', 'test_cfg', 'test_evaluator')
 
 
 # ----------------------------------------------------------------------
@@ -71,19 +71,19 @@ def batch_config(config: Union[str, Config],
                  launcher: str = 'none',
                  cfg_options: Optional[dict] = None,
                  save_gif: Optional[bool] = None) -> Config:
-    """A model config completed for a batch run.
+    """A model config set up for a batch run.
 
-    Top-level keys that the config lacks (``test_dataloader``,
-    ``test_evaluator``, ``test_cfg``, ``default_hooks``, ``custom_hooks``,
-    ``env_cfg``, ``model_wrapper_cfg`` ...) come from :data:`BATCH_BASES`;
-    a config with its own keeps them. Then ``cfg_options`` are applied, the
-    task file and the model's image size are put into the dataset, and the
-    work dir defaults to ``work_dirs/<config name>``.
+    ``configs/draggan/*.py`` are complete (model, dataset and runtime
+    ``_base_`` files), as MMagic's own ``tools/test.py`` needs them; this
+    applies ``cfg_options``, swaps the task file, checks the dataset's image
+    size against the model and sets the work dir (default
+    ``work_dirs/<config name>``).
 
     Args:
         config (str | Config): Model config (``configs/draggan/*.py``).
         tasks (str, optional): Task file; None keeps the config's
-            ``test_dataloader.dataset.ann_file``.
+            ``test_dataloader.dataset.ann_file`` (the shipped
+            ``data/drag_tasks/drag_tasks_<size>.jsonl``).
         work_dir (str, optional): Output folder.
         launcher (str): ``'none'``, ``'pytorch'`` or ``'slurm'``.
         cfg_options (dict, optional): Overrides (``--cfg-options``).
@@ -91,25 +91,36 @@ def batch_config(config: Union[str, Config],
             ``DragVisualizationHook`` on or off; None keeps the config's.
 
     Returns:
-        Config: The completed config.
+        Config: The config to build the Runner from.
+
+    Raises:
+        ValueError: The config has no model, lacks a test pipeline, or its
+            dataset's ``image_size`` is not the model's ``out_size``.
     """
     from .inference import load_config
-    cfg = load_config(config)
-    for rel in BATCH_BASES:
-        base = Config.fromfile(osp.join(repo_root(), rel))
-        for key, value in base.to_dict().items():
-            if key not in cfg:
-                cfg[key] = value
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    cfg = load_config(config, cfg_options)
     if 'model' not in cfg or 'generator' not in cfg.model:
         raise ValueError('the config has no model.generator; start from '
                          'configs/draggan/*.py')
+    missing = [key for key in BATCH_KEYS if cfg.get(key) is None]
+    if missing:
+        raise ValueError(
+            f'the config has no {", ".join(missing)}: compose it from '
+            "_base_ = ['../_base_/models/draggan_stylegan2.py', "
+            "'../_base_/datasets/drag_tasks_<size>.py', "
+            "'../_base_/default_runtime.py'] like configs/draggan/*.py")
     dataset = cfg.test_dataloader.dataset
     if tasks is not None:
         dataset.ann_file = osp.abspath(tasks)
         dataset.data_root = ''
-    dataset.image_size = int(cfg.model.generator.out_size)
+    out_size = int(cfg.model.generator.out_size)
+    if dataset.get('image_size') not in (None, out_size):
+        raise ValueError(
+            f'test_dataloader.dataset.image_size is {dataset.image_size} '
+            f'but the model makes {out_size}x{out_size} images; use the '
+            f'_base_/datasets/drag_tasks_{out_size}.py base (or set '
+            f'image_size={out_size})')
+    dataset.image_size = out_size
     if save_gif is not None:
         for hook in cfg.get('custom_hooks') or []:
             if hook.get('type') == 'DragVisualizationHook':
@@ -268,6 +279,6 @@ def run_batch(config: Union[str, Config],
 
 __all__ = [
     'run_tasks', 'check_tasks',
-    'batch_config', 'init_distributed', 'build_batch_model', 'build_runner',
+    'BATCH_KEYS', 'batch_config', 'init_distributed', 'build_batch_model', 'build_runner',
     'run_batch', 'format_metrics'
 ]

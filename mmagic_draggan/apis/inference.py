@@ -53,6 +53,16 @@ def check_model_keys(model_cfg: dict) -> None:
                          f'DragGAN accepts: {allowed}')
 
 
+def pretrained_init(model_cfg: dict) -> Optional[str]:
+    """The checkpoint of a ``init_cfg=dict(type='Pretrained', checkpoint=...)``
+    in a model config, or None."""
+    init_cfg = model_cfg.get('init_cfg')
+    for item in init_cfg if isinstance(init_cfg, list) else [init_cfg]:
+        if isinstance(item, dict) and item.get('type') == 'Pretrained':
+            return item.get('checkpoint')
+    return None
+
+
 def resolve_device(device: Optional[str] = None) -> torch.device:
     """``None`` -> CUDA when available, else CPU; checks that CUDA exists."""
     if device is None:
@@ -77,7 +87,10 @@ def init_model(config: Union[str, Config, dict],
             ``configs/draggan/draggan_stylegan2_lions-512x512.py``).
         checkpoint (str, optional): Checkpoint path, zoo name or
             ``'none'``/``'random'``; None uses the config's checkpoint (see
-            :func:`~mmagic_draggan.utils.weights.resolve_weights`).
+            :func:`~mmagic_draggan.utils.weights.resolve_weights`). A model
+            config with ``init_cfg=dict(type='Pretrained', checkpoint=PATH)``
+            and no ``checkpoint`` argument loads PATH through MMEngine's
+            ``init_weights()`` (the same strict loading).
         device (str, optional): ``'cpu'``, ``'cuda'``, ``'cuda:1'``; None
             picks CUDA when available.
         random_weights (bool): Skip loading: deterministic random weights
@@ -106,13 +119,20 @@ def init_model(config: Union[str, Config, dict],
     dev = resolve_device(device)
     from mmagic_draggan.utils.checkpoint import load_generator_checkpoint
     from mmagic_draggan.utils.weights import resolve_weights
-    # find the file before building: a missing checkpoint fails fast
-    path = resolve_weights(checkpoint, cfg, random_weights).require()
+    pretrained = pretrained_init(cfg.model)
+    if checkpoint is None and not random_weights and pretrained:
+        path = None  # model.init_weights() loads init_cfg's checkpoint
+    else:
+        # find the file before building: a missing checkpoint fails fast
+        path = resolve_weights(checkpoint, cfg, random_weights).require()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = MODELS.build(cfg.model)
     info = dict(random_weights=True, seed=seed)
-    if path is not None:
+    if path is None and pretrained and not random_weights:
+        model.init_weights()  # DragGAN's load hook sets checkpoint_info
+        info = dict(model.checkpoint_info, path=pretrained)
+    elif path is not None:
         info = load_generator_checkpoint(
             model.generator, path,
             config_hint=getattr(cfg, 'filename', None))

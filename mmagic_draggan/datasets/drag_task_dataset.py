@@ -5,6 +5,7 @@ from typing import Any, Dict, List, Optional
 from mmengine.dataset import BaseDataset
 
 from mmagic_draggan.registry import DATASETS
+from mmagic_draggan.utils.paths import find_repo_path
 from .drag_task import (DragTask, TaskError, load_task, parse_task,
                         read_task_file)
 
@@ -29,7 +30,9 @@ class DragTaskDataset(BaseDataset):
             given, points and masks are checked against it
             (``tools/test.py`` sets it from the config). Defaults to None.
         data_root (str): Joined with a relative ``ann_file``. Defaults to
-            ''.
+            ''. Without one, a relative ``ann_file`` is read from the working
+            folder, else from the repository root (so the shipped
+            ``data/drag_tasks/*.jsonl`` are found from anywhere).
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments
             (``indices``, ``lazy_init``, ``pipeline`` ...).
     """
@@ -47,6 +50,8 @@ class DragTaskDataset(BaseDataset):
                              f'model\'s out_size); got {image_size!r}')
         self.image_size = None if image_size is None else int(image_size)
         kwargs.setdefault('test_mode', True)
+        if ann_file and not data_root:
+            ann_file = find_repo_path(ann_file)
         super().__init__(ann_file=ann_file, data_root=data_root, **kwargs)
 
     def load_data_list(self) -> List[Dict[str, Any]]:

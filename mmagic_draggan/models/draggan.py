@@ -12,6 +12,8 @@ from mmagic_draggan.fileio.inversion_file import InversionFile, read_inversion
 from mmagic_draggan.fileio.latent import check_latent
 from mmagic_draggan.registry import MODELS
 from mmagic_draggan.structures.drag_options import DragOptions
+from mmagic_draggan.utils.checkpoint import (CheckpointError,
+                                             load_generator_state)
 from mmagic_draggan.utils.fingerprint import (config_fingerprint,
                                               weights_fingerprint)
 from mmagic_draggan.utils.paths import portable_path
@@ -77,7 +79,22 @@ class DragGAN(BaseModel):
             session gets. Defaults to None.
         data_preprocessor (dict, optional): Unused by drags; kept for the
             MMEngine ``BaseModel`` interface.
-        init_cfg (dict, optional): MMEngine initialisation config.
+        init_cfg (dict, optional): MMEngine initialisation config;
+            ``dict(type='Pretrained', checkpoint=PATH)`` loads weights on
+            ``init_weights()``.
+
+    Weights: every MMEngine path that loads a state dict into the model
+    (``load_from`` / ``Runner.load_checkpoint``, ``init_cfg`` ``Pretrained``,
+    ``model.load_state_dict``) goes through a load hook that finds the
+    generator in any MMagic layout (whole GAN with ``generator_ema.module.``
+    / ``generator_ema.`` / ``generator.`` keys, EMA first, or bare generator
+    keys) and loads it strictly with
+    :func:`~mmagic_draggan.utils.checkpoint.load_generator_state`, the code
+    ``init_model`` uses for files; a checkpoint that does not fit raises
+    :class:`~mmagic_draggan.utils.checkpoint.CheckpointError`. Until weights
+    are loaded (or random weights asked for, ``init_model(...,
+    random_weights=True)``), :attr:`checkpoint_info` is None and
+    :meth:`predict` refuses to run.
     """
 
     def __init__(self,
@@ -117,6 +134,11 @@ class DragGAN(BaseModel):
             lambda_mask=self.motion_loss.lambda_mask, r2=self.tracker.r2,
             metric=self.tracker.metric)
         self.default_options.check_latents(self.num_latents)
+        #: what the generator's weights are: the info dict of
+        #: ``load_generator_state`` (or ``dict(random_weights=True, seed=..)``
+        #: from ``init_model``); None until loaded
+        self.checkpoint_info: Optional[dict] = None
+        self.register_load_state_dict_pre_hook(_adopt_generator_state)
 
     # ------------------------------------------------------------------
     # facts
@@ -341,9 +363,49 @@ class DragGAN(BaseModel):
             "mode='predict' or a DragSession")
 
     def predict(self, inputs, data_samples=None):
-        """Run one drag per task (see :mod:`.drag_task_runner`)."""
+        """Run one drag per task (see :mod:`.drag_task_runner`).
+
+        Raises:
+            CheckpointError: No weights were loaded and random weights were
+                not asked for (a Runner without ``load_from``).
+        """
+        if self.checkpoint_info is None:
+            raise CheckpointError(
+                'the DragGAN model has no weights loaded (its generator is '
+                'randomly initialised): pass a checkpoint (tools/test.py '
+                'CONFIG CHECKPOINT, MMagic\'s tools/test.py CONFIG '
+                'CHECKPOINT, load_from=PATH or init_cfg=dict('
+                "type='Pretrained', checkpoint=PATH)), or ask for random "
+                'weights (tools/test.py CONFIG none)')
         from .drag_task_runner import run_tasks
         return run_tasks(self, inputs)
+
+
+def _adopt_generator_state(model: DragGAN, state_dict: dict, prefix: str,
+                           *args) -> None:
+    """Load-state-dict pre-hook of :class:`DragGAN` (see its docstring).
+
+    Loads the generator found among ``state_dict``'s keys under ``prefix``
+    (any MMagic layout) into ``model.generator``, strictly, and replaces
+    those keys in place by the model's own ``generator.*`` keys (now holding
+    the loaded values), so the rest of PyTorch's or MMEngine's loading finds
+    neither missing nor unexpected keys.
+
+    Raises:
+        CheckpointError: No generator among the keys, or one that does not
+            fit.
+    """
+    own = {k[len(prefix):]: v for k, v in state_dict.items()
+           if k.startswith(prefix)}
+    cfg = getattr(getattr(model, 'cfg', None), 'filename', None)
+    info = load_generator_state(model.generator, own,
+                                'the loaded state dict', config_hint=cfg)
+    for key in own:
+        del state_dict[prefix + key]
+    for key, value in model.generator.state_dict().items():
+        state_dict[f'{prefix}generator.{key}'] = value
+    model.checkpoint_info = dict(info, path=None, source='state_dict',
+                                 random_weights=False)
 
 
 def to_uint8_image(img: Tensor) -> np.ndarray:

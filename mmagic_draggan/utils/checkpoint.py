@@ -31,7 +31,7 @@ from .checkpoint_file import CheckpointError, find_generator_state, \
 from .generator_arch import describe_arch, infer_arch, suggest_configs
 
 __all__ = [
-    'CheckpointError', 'load_generator_checkpoint',
+    'CheckpointError', 'load_generator_checkpoint', 'load_generator_state',
     'compute_mean_w', 'W_AVG_SAMPLES', 'W_AVG_SEED'
 ]
 
@@ -127,7 +127,10 @@ def _match(sd: Dict[str, Tensor], expected: Mapping[str, Tensor], path: str,
 def load_generator_checkpoint(generator: nn.Module,
                               path: str,
                               config_hint: Optional[str] = None) -> dict:
-    """Load a MMagic checkpoint into a ``StyleGANv2Generator``, strictly.
+    """Load a MMagic checkpoint file into a ``StyleGANv2Generator``, strictly.
+
+    Reads the file safely (:func:`read_checkpoint`), then
+    :func:`load_generator_state`.
 
     Args:
         generator (nn.Module): The generator to fill in place.
@@ -139,22 +142,54 @@ def load_generator_checkpoint(generator: nn.Module,
             named in error messages. Defaults to None.
 
     Returns:
-        dict: What was loaded: ``path``; ``container`` (``'state_dict'``,
-        ``'ema_state_dict'`` or None for the top level) and ``prefix``;
-        ``ema`` (True when the EMA generator was used); ``other_keys``
-        (tensors ignored, e.g. the discriminator); ``noise`` (``'checkpoint'``
-        or ``'generator'`` when the noise buffers were missing and the
-        generator's own were kept), ``noise_missing`` (their names);
-        ``w_avg`` (``'checkpoint'``, ``'computed'`` or ``None`` when the model
-        has none) and, when computed, ``w_avg_samples`` / ``w_avg_seed``;
-        ``kernels_filled`` (blur-kernel constants the file lacked).
+        dict: See :func:`load_generator_state`; ``path`` is the file.
 
     Raises:
         CheckpointError: The file is missing (the message names the download
             command), unreadable, unsafe, or does not fit the generator (the
             message says what the checkpoint is and which configs fit).
     """
-    ckpt = read_checkpoint(path)
+    return load_generator_state(generator, read_checkpoint(path), str(path),
+                                config_hint)
+
+
+def load_generator_state(generator: nn.Module,
+                         ckpt: Mapping,
+                         source: str,
+                         config_hint: Optional[str] = None) -> dict:
+    """Load the generator held by a loaded checkpoint (or state dict), in
+    place and strictly: the one loading code of every front end
+    (:func:`load_generator_checkpoint` for files, ``DragGAN``'s state-dict
+    hook for MMEngine's ``load_from`` / ``Runner.load_checkpoint`` /
+    ``init_cfg=dict(type='Pretrained')`` and ``model.load_state_dict``).
+
+    Args:
+        generator (nn.Module): The generator to fill in place.
+        ckpt (Mapping): A checkpoint dict (any layout of
+            :func:`~mmagic_draggan.utils.checkpoint_file.find_generator_state`;
+            EMA preferred).
+        source (str): What ``ckpt`` came from (a path), for messages.
+        config_hint (str, optional): The config the generator came from;
+            named in error messages. Defaults to None.
+
+    Returns:
+        dict: What was loaded: ``path`` (``source``); ``container``
+        (``'state_dict'``, ``'ema_state_dict'`` or None for the top level)
+        and ``prefix``; ``ema`` (True when the EMA generator was used);
+        ``other_keys`` (tensors ignored, e.g. the discriminator); ``noise``
+        (``'checkpoint'`` or ``'generator'`` when the noise buffers were
+        missing and the generator's own were kept), ``noise_missing`` (their
+        names); ``w_avg`` (``'checkpoint'``, ``'computed'`` or ``None`` when
+        the model has none) and, when computed, ``w_avg_samples`` /
+        ``w_avg_seed``; ``kernels_filled`` (blur-kernel constants the file
+        lacked).
+
+    Raises:
+        CheckpointError: No generator in ``ckpt``, or one that does not fit
+            (missing, unexpected or mis-shaped keys; the message says what
+            the checkpoint is and which configs fit).
+    """
+    path = source
     sd, layout = find_generator_state(ckpt)
     expected = generator.state_dict()
     allowed = _match(sd, expected, str(path), config_hint)

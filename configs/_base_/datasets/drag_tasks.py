@@ -1,6 +1,9 @@
 # Drag tasks (JSON / JSON Lines, see mmagic_draggan/datasets/drag_task.py)
-# run by the Runner's test loop, with the drag metrics. tools/test.py sets
-# dataset.ann_file (--tasks) and dataset.image_size (from the model).
+# run by the Runner's test loop, with the drag metrics. The
+# drag_tasks_<size>.py bases name the task file shipped for one image size;
+# swap it with --tasks FILE (tools/test.py) or
+# --cfg-options test_dataloader.dataset.ann_file=FILE (any tool). A relative
+# ann_file is read from the working folder, else from the repository root.
 test_dataloader = dict(
     batch_size=1,  # tasks per iteration; they run one after the other
     num_workers=0,
@@ -9,6 +12,7 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type='DragTaskDataset', ann_file='', image_size=None))
+
 
 test_cfg = dict(type='TestLoop')
 

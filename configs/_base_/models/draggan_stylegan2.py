@@ -26,6 +26,3 @@ model = dict(
     stop_distance=None,  # max(2 * H / 512, 2) px
     max_steps=300,
     mode='fast')
-
-default_scope = 'mmagic'
-custom_imports = dict(imports=['mmagic_draggan'], allow_failed_imports=False)

@@ -73,6 +73,16 @@ class DragVisualizationHook(Hook):
         return model.module if is_model_wrapper(model) else model
 
     def before_test_epoch(self, runner) -> None:
+        model = self._model(runner)
+        info = getattr(model, 'checkpoint_info', None)
+        cfg = getattr(runner, 'cfg', None)
+        load_from = cfg.get('load_from') if cfg else None
+        if info and info.get('source') == 'state_dict' and \
+                info.get('path') is None and load_from and \
+                osp.isfile(load_from):
+            # weights came through MMEngine's load_from: name the file in
+            # the session records, as tools/test.py's do
+            info['path'] = osp.abspath(load_from)
         self._dir = osp.join(runner.work_dir, self.out_dir or 'drags')
         os.makedirs(self._dir, exist_ok=True)
         self._rank, self._world_size = get_dist_info()

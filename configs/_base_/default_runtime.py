@@ -1,6 +1,10 @@
-# Runtime of batch drag runs (tools/test.py merges it into a model config
-# that has none). DragGAN only tests: no optimizer, no training loop.
+# Runtime of DragGAN configs: scope, plugin import, hooks, environment.
+# DragGAN only tests (drag tasks through the Runner's test loop): no
+# optimizer, no training loop. Composed with a model and a dataset base in
+# every configs/draggan/*.py, so MMagic's tools/test.py runs them as they
+# are.
 default_scope = 'mmagic'
+custom_imports = dict(imports=['mmagic_draggan'], allow_failed_imports=False)
 
 default_hooks = dict(
     runtime_info=dict(type='RuntimeInfoHook'),
@@ -30,5 +34,7 @@ env_cfg = dict(
 log_level = 'INFO'
 log_processor = dict(type='LogProcessor', window_size=10, by_epoch=True)
 randomness = dict(seed=0)  # drags use private RNGs; this fixes the rest
-load_from = None  # weights: tools/test.py CHECKPOINT (whole-GAN files)
+# Weights: tools/test.py CONFIG CHECKPOINT (ours or MMagic's) sets it; any
+# MMagic layout loads (DragGAN adopts whole-GAN state dicts, EMA first).
+load_from = None
 resume = False
