@@ -7,8 +7,11 @@ from mmagic_draggan.models import MotionSupervisionLoss
 from mmagic_draggan.models.feature_maps import DenseFeatureMap, LazyFeatureMap
 
 
-def direct_loss(feat, size, handles_rc, targets_rc, r1, mask, feat0, lam):
-    """DESIGN.md section 1 steps 4-5, written out densely with grid_sample."""
+def direct_loss(feat, size, handles_rc, targets_rc, r1, mask, feat0, lam,
+                disc='centred'):
+    """DESIGN.md section 1 steps 4-5, written out densely with grid_sample;
+    ``disc='linspace'``: the disc from ``torch.linspace(0, h, h)``
+    coordinates (DESIGN.md section 6)."""
     H, W = size
     Fd = F.interpolate(feat, size=size, mode='bilinear', align_corners=False)
     total = 0.
@@ -18,8 +21,13 @@ def direct_loss(feat, size, handles_rc, targets_rc, r1, mask, feat0, lam):
             continue
         rr, cc = torch.meshgrid(torch.arange(H), torch.arange(W),
                                 indexing='ij')
-        disc = ((rr - p[0])**2 + (cc - p[1])**2).sqrt() < r1
-        q = torch.stack([rr[disc], cc[disc]], 1).float()
+        if disc == 'linspace':
+            xx, yy = torch.meshgrid(torch.linspace(0, H, H),
+                                    torch.linspace(0, W, W), indexing='ij')
+            inside = ((xx - p[0])**2 + (yy - p[1])**2).sqrt() < r1
+        else:
+            inside = ((rr - p[0])**2 + (cc - p[1])**2).sqrt() < r1
+        q = torch.stack([rr[inside], cc[inside]], 1).float()
         patch = Fd[0][:, q[:, 0].long(), q[:, 1].long()].detach()
         s = q + d
         s = torch.stack([s[:, 0].clamp(0, H - 1), s[:, 1].clamp(0, W - 1)], 1)
@@ -53,6 +61,74 @@ def test_loss_equals_direct_and_gradients_match():
         torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
         grad, = torch.autograd.grad(out, feat)
         torch.testing.assert_close(grad, ref_grad, atol=1e-6, rtol=1e-4)
+
+
+def linspace_disc_direct(p, r1, size):
+    """The official formula over the whole image: pixels whose
+    ``torch.linspace(0, h, h)`` coordinates are within ``r1`` of ``p``."""
+    H, W = size
+    xx, yy = torch.meshgrid(torch.linspace(0, H, H), torch.linspace(0, W, W),
+                            indexing='ij')
+    rows, cols = torch.where(((xx - p[0])**2 + (yy - p[1])**2).sqrt() < r1)
+    return torch.stack([rows, cols], 1).float()
+
+
+@pytest.mark.parametrize('size', [(64, 64), (256, 256), (512, 512),
+                                  (48, 80)])
+def test_linspace_disc_equals_the_official_formula(size):
+    from mmagic_draggan.models.losses.motion_supervision_loss import \
+        linspace_disc
+    g = torch.Generator().manual_seed(1)
+    H, W = size
+    points = torch.rand(40, 2, generator=g) * torch.tensor([H - 1., W - 1.])
+    points = torch.cat([points.round(), points[:10],
+                        torch.tensor([[0., 0.], [H - 1., W - 1.],
+                                      [H / 2, W / 2]])])
+    for r1 in (1, 2, 3, 4.5, 12):
+        for p in points:
+            ours = linspace_disc(p, r1, size)
+            ref = linspace_disc_direct(p, r1, size)
+            torch.testing.assert_close(ours, ref, msg=f'p={p} r1={r1}')
+
+
+def test_linspace_disc_is_the_shifted_one_design_names():
+    """DESIGN.md section 6: at 256 px and r1 = 2 the official disc of row
+    128 spans rows 126-129; the centred one spans 127-129."""
+    from mmagic_draggan.models.losses.motion_supervision_loss import (
+        disc_offsets, linspace_disc)
+    p = torch.tensor([128., 128.])
+    rows = linspace_disc(p, 2, (256, 256))[:, 0]
+    assert (rows.min().item(), rows.max().item()) == (126, 129)
+    centred = (p + disc_offsets(2))[:, 0]
+    assert (centred.min().item(), centred.max().item()) == (127, 129)
+
+
+def test_linspace_loss_equals_direct():
+    g = torch.Generator().manual_seed(2)
+    feat = torch.randn(1, 6, 16, 16, generator=g).requires_grad_(True)
+    feat0 = torch.randn(1, 6, 16, 16, generator=g)
+    size = (64, 64)
+    handles = torch.tensor([[20., 30.], [5., 60.], [63., 0.]])
+    targets = torch.tensor([[26., 34.], [2., 63.], [60., 4.]])
+    mask = torch.zeros(64, 64)
+    mask[10:40, 20:50] = 1
+    loss_fn = MotionSupervisionLoss(r1=3, lambda_mask=20., disc='linspace')
+    ref = direct_loss(feat, size, handles, targets, 3, mask, feat0, 20.,
+                      disc='linspace')
+    centred = direct_loss(feat, size, handles, targets, 3, mask, feat0, 20.)
+    assert not torch.allclose(ref, centred)  # the layouts do differ here
+    ref_grad, = torch.autograd.grad(ref, feat)
+    for cls in (DenseFeatureMap, LazyFeatureMap):
+        out = loss_fn(cls(feat, size), handles, targets, mask=mask,
+                      feats0=cls(feat0, size))
+        torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+        grad, = torch.autograd.grad(out, feat)
+        torch.testing.assert_close(grad, ref_grad, atol=1e-6, rtol=1e-4)
+
+
+def test_unknown_disc_layout_is_refused():
+    with pytest.raises(ValueError, match="disc must be one of.*'centred'"):
+        MotionSupervisionLoss(disc='official')
 
 
 def test_gradient_only_through_shifted_sample():
@@ -143,3 +219,20 @@ def test_mask_term_is_zero_at_the_first_step():
         g1, = torch.autograd.grad(with_mask, feat)
         g2, = torch.autograd.grad(without, feat)
         assert torch.equal(with_mask, without) and torch.equal(g1, g2)
+
+
+def test_parity_disc_is_a_config_option(tiny_config):
+    """``--cfg-options model.motion_loss.disc=linspace`` reaches the loss,
+    changes the drag, and the session record keeps it for a re-run."""
+    from mmagic_draggan.apis import drag
+    runs = {}
+    for disc in ('centred', 'linspace'):
+        runs[disc] = drag(tiny_config, [[24., 32.]], [[36., 32.]],
+                          random_weights=True, device='cpu', seed=3,
+                          cfg_options={'model.motion_loss.disc': disc},
+                          max_steps=3, lr=0.02, video='none', progress=False)
+    out = runs['linspace']
+    assert out.session.model.motion_loss.disc == 'linspace'
+    assert out.record['cfg_options'] == {'model.motion_loss.disc':
+                                         'linspace'}
+    assert not torch.equal(out.latent, runs['centred'].latent)

@@ -13,7 +13,10 @@ model = dict(
     motion_loss=dict(
         type='MotionSupervisionLoss',
         r1=None,  # round(3 * H / 512)
-        lambda_mask=20.),
+        lambda_mask=20.,
+        # 'centred': the paper's disc; 'linspace': the official code's,
+        # shifted up to ~1 px towards the origin (parity runs only)
+        disc='centred'),
     tracker=dict(
         type='NearestNeighbourTracker',
         r2=None,  # round(12 * H / 512)

@@ -1,5 +1,6 @@
 """DragGAN's motion-supervision loss (Pan et al. 2023, Eq. 1)."""
-from typing import Optional
+import math
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +22,47 @@ def disc_offsets(radius: float) -> Tensor:
     return grid[keep]
 
 
+#: How the disc of pixels around a handle is laid out: ``'centred'`` (the
+#: paper: integer offsets around the handle) or ``'linspace'`` (the official
+#: code's coordinates, for reproducing its numbers).
+DISC_LAYOUTS = ('centred', 'linspace')
+
+
+def linspace_disc(p_rc: Tensor, radius: float, size: Tuple[int, int]) -> Tensor:
+    """The official code's disc: the integer pixels ``(i, j)`` whose
+    ``torch.linspace(0, H, H)`` coordinates ``(i * H / (H - 1),
+    j * W / (W - 1))`` lie closer than ``radius`` to the handle.
+
+    Pixel ``i`` sits at ``i * H / (H - 1)`` there, so the disc is shifted by
+    up to about 1 px from the handle towards the image origin (at 256 px and
+    ``radius=2`` the disc of row 128 spans rows 126-129, not 127-129).
+    Computed over a window around the handle, not the whole image.
+
+    Args:
+        p_rc (Tensor): The handle, (2,) float, (row, col) in image pixels.
+        radius (float): Disc radius, px.
+        size (tuple[int, int]): Image size (H, W).
+
+    Returns:
+        Tensor: The disc's pixels, (K, 2) float, (row, col), row-major order;
+        K may be 0 for a handle outside the image.
+    """
+    axes = []
+    for c, n in zip(p_rc.tolist(), size):
+        scale = n / (n - 1) if n > 1 else 1.
+        lo = max(math.floor((c - radius) / scale) - 1, 0)
+        hi = min(math.ceil((c + radius) / scale) + 1, n - 1)
+        idx = torch.arange(lo, hi + 1, dtype=torch.float32)
+        axes.append((idx, idx * scale - c))
+    (rows, drow), (cols, dcol) = axes
+    if len(rows) == 0 or len(cols) == 0:
+        return torch.zeros(0, 2)
+    dist2 = drow[:, None]**2 + dcol[None, :]**2  # (R, C)
+    rr, cc = torch.meshgrid(rows, cols, indexing='ij')
+    keep = dist2 < radius**2
+    return torch.stack([rr[keep], cc[keep]], 1)
+
+
 @MODELS.register_module()
 class MotionSupervisionLoss(nn.Module):
     """Motion supervision: pull the features around each handle one pixel
@@ -40,6 +82,10 @@ class MotionSupervisionLoss(nn.Module):
     (:meth:`~mmagic_draggan.models.feature_maps.FeatureMap.weighted_l1`:
     dense for a dense ``F``, chunked at feature resolution for a lazy one.)
 
+    ``disc='linspace'`` lays the disc out as the official code does
+    (:func:`linspace_disc`), shifted by up to ~1 px towards the image
+    origin: use it only to reproduce that code's numbers.
+
     ``r1`` and ``lambda_mask`` given here are the model's defaults (they
     become its :class:`~mmagic_draggan.structures.DragOptions`); a session
     passes its own values to :meth:`forward`.
@@ -50,17 +96,26 @@ class MotionSupervisionLoss(nn.Module):
         lambda_mask (float): Weight of the fixed-region term. Defaults to 20.
         min_distance (float): Points closer than this to their target (px)
             get no motion term. Defaults to 1.
+        disc (str): One of :data:`DISC_LAYOUTS`: ``'centred'`` (the paper's
+            disc around the handle) or ``'linspace'`` (the official code's,
+            for parity runs). Defaults to ``'centred'``.
     """
 
     def __init__(self,
                  r1: Optional[float] = None,
                  lambda_mask: float = 20.,
-                 min_distance: float = 1.):
+                 min_distance: float = 1.,
+                 disc: str = 'centred'):
         super().__init__()
         self.r1 = check_option('r1', r1)
         self.lambda_mask = check_option('lambda_mask', lambda_mask)
         self.min_distance = float(min_distance)
-
+        if disc not in DISC_LAYOUTS:
+            raise ValueError(
+                f'MotionSupervisionLoss disc must be one of '
+                f'{list(DISC_LAYOUTS)}; got {disc!r} (set it with '
+                f'--cfg-options model.motion_loss.disc=centred)')
+        self.disc = disc
 
     def forward(self,
                 feats: FeatureMap,
@@ -92,14 +147,18 @@ class MotionSupervisionLoss(nn.Module):
         H, W = feats.size
         r1 = self.r1 if r1 is None else r1
         lam = self.lambda_mask if lambda_mask is None else lambda_mask
-        offsets = disc_offsets(default_r1(H) if r1 is None else r1)
+        radius = default_r1(H) if r1 is None else r1
+        offsets = disc_offsets(radius)
         terms = []
         for p, t in zip(handles_rc.float().cpu(), targets_rc.float().cpu()):
             delta = t - p
             dist = float(delta.norm())
             if dist <= self.min_distance:
                 continue
-            q = p[None] + offsets
+            if self.disc == 'linspace':
+                q = linspace_disc(p, radius, (H, W))
+            else:
+                q = p[None] + offsets
             inside = (q[:, 0] >= 0) & (q[:, 0] <= H - 1) & \
                 (q[:, 1] >= 0) & (q[:, 1] <= W - 1)
             q = q[inside]
