@@ -28,7 +28,8 @@ def test_benchmark_text_and_precision(tiny_config):
     proc = subprocess.run(
         [sys.executable, 'tools/benchmark.py', tiny_config,
          '--random-weights', '--iters', '1', '--warmup', '0',
-         '--precision', 'bf16', '--invert-steps', '2'],
+         '--precision', 'bf16', '--fidelity-steps', '3',
+         '--invert-steps', '2'],
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for word in ('naive (MMagic)', 'iteration', 'it/s', 'speed-up',
@@ -38,7 +39,9 @@ def test_benchmark_text_and_precision(tiny_config):
         assert word in proc.stdout, word
     from mmagic_draggan.models.modulated_conv import resolve_precision
     if resolve_precision('bf16', 'cpu') == 'bf16':
-        assert 'floor, bf16' in proc.stdout
+        for word in ('floor, bf16', 'iteration, bf16', 'masked step, bf16',
+                     'bf16 vs fp32, 3-step drag: handles within'):
+            assert word in proc.stdout, word
 
 
 def test_naive_iteration_reaches_the_optimised_rows(tiny_model):

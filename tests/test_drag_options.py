@@ -14,7 +14,7 @@ def test_defaults_are_the_design_values():
     assert o.as_dict() == dict(
         latent_space='w+', num_opt_latents=6, lr=1e-3, stop_distance=None,
         max_steps=300, mode='fast', r1=None, r2=None, lambda_mask=20.,
-        metric='l2')
+        metric='l2', precision='fp32')
     assert OPTION_NAMES == tuple(f.name for f in dataclasses.fields(o))
     assert [s.name for s in OPTION_SPECS] == list(OPTION_NAMES)
 

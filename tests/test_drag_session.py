@@ -109,6 +109,29 @@ def test_step_image_matches_render(tiny_model):
     np.testing.assert_array_equal(r.image, s2.image())
 
 
+def test_precision_option(tiny_model):
+    """precision='bf16' runs the fast synthesis in bf16 where the CPU has
+    native bf16 (else fp32); its step images equal its renders, the record
+    names what ran, 'exact' mode stays fp32, a bad value is refused."""
+    from mmagic_draggan.models.modulated_conv import resolve_precision
+    have_bf16 = resolve_precision('bf16', 'cpu') == 'bf16'
+    s = new_session(tiny_model, precision='bf16')
+    assert s.precision == ('bf16' if have_bf16 else 'fp32')
+    r = s.step(return_image=True)
+    np.testing.assert_array_equal(
+        r.image, new_session(tiny_model, precision='bf16').image())
+    assert s.hyper_parameters()['precision'] == s.precision
+    ref = new_session(tiny_model)
+    assert ref.precision == 'fp32'  # the default
+    ref.step()
+    assert torch.equal(s.latent, ref.latent) != have_bf16
+    assert new_session(tiny_model, precision='bf16',
+                       mode='exact').precision == 'fp32'
+    with pytest.raises(ValueError, match=r"precision must be one of \["
+                       r"'fp32', 'bf16', 'tf32'\]; got 'fp16'"):
+        tiny_model.new_session(seed=0, precision='fp16')
+
+
 @pytest.mark.parametrize('handles,targets,match', [
     ([[70, 3]], [[3, 3]], 'outside the 64x64 image'),
     ([[3, -1]], [[3, 3]], 'outside'),

@@ -4,7 +4,7 @@ Usage::
 
     python tools/benchmark.py CONFIG [--checkpoint CKPT | --random-weights]
         [--device cpu|cuda] [--iters N] [--mode fast|exact] [--points K]
-        [--precision fp32|bf16|tf32] [--json]
+        [--precision fp32|bf16|tf32] [--fidelity-steps N] [--json]
 
 Measures, in one process:
 
@@ -25,6 +25,13 @@ Measures, in one process:
   our synthesis (``impl='fast'``; ``floor_bf16`` too with
   ``--precision bf16``); ``floor_mmagic``: the same through MMagic's own
   modules (the walk used before).
+* with ``--precision bf16|tf32`` (where the device runs it):
+  ``iteration_<p>`` and ``masked_step_<p>``, the same steps with the drag
+  option ``precision=<p>``, and the fidelity of that precision on a fixed
+  drag (2 handles, ``--fidelity-steps`` steps, seed 0):
+  ``fidelity_max_axis_px`` / ``fidelity_max_px``, the largest per-axis /
+  Euclidean distance between its tracked handles and the fp32 run's over
+  every step, and ``fidelity_psnr_db`` of its final image against fp32's.
 * ``render``: median seconds of a full image synthesis (no grad).
 * ``ratio`` = iteration / floor, ``speedup`` = naive / iteration,
   ``it_per_s`` = 1 / iteration, peak RSS (MB) and, on CUDA, peak allocated
@@ -48,6 +55,7 @@ sys.path.insert(0, __import__('os').path.dirname(
 from mmagic_draggan.apis import init_model  # noqa: E402
 from mmagic_draggan.models.stylegan2_synthesis import (  # noqa: E402
     resolve_precision, synthesize)
+from mmagic_draggan.structures import PRECISIONS  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -126,6 +134,29 @@ def naive_iteration(generator: torch.nn.Module, ws0: torch.Tensor,
     return run
 
 
+def precision_fidelity(model, precision: str, steps: int) -> Dict:
+    """A fixed drag at fp32 and at ``precision``: how far the tracked
+    handles part (px, max over steps and handles) and the final images'
+    PSNR (dB; inf when identical)."""
+    H = model.image_size
+    handles = [[H * 0.3, H * 0.4], [H * 0.6, H * 0.55]]  # (x, y)
+    targets = [[H * 0.45, H * 0.35], [H * 0.5, H * 0.7]]
+    tracks, images = [], []
+    for prec in ('fp32', precision):
+        s = model.new_session(seed=0, max_steps=steps, stop_distance=0.,
+                              precision=prec)
+        s.set_points(handles, targets)
+        tracks.append(torch.tensor([s.step().handles for _ in range(steps)]))
+        images.append(s.image().astype(np.float64))
+    diff = (tracks[0] - tracks[1]).abs()  # (steps, N, 2)
+    mse = float(((images[0] - images[1])**2).mean())
+    return dict(fidelity_steps=steps,
+                fidelity_max_axis_px=float(diff.max()),
+                fidelity_max_px=float(diff.norm(dim=-1).max()),
+                fidelity_psnr_db=float('inf') if mse == 0 else
+                10 * np.log10(255.**2 / mse))
+
+
 def centred_square_mask(size: int) -> np.ndarray:
     """The benchmark's mask: a centred square of side ``size // 2`` (a
     quarter of the image) may change.
@@ -151,11 +182,14 @@ def benchmark(config: str,
               mode: str = 'fast',
               points: int = 1,
               precision: str = 'fp32',
-              invert_steps: int = 0) -> Dict:
+              invert_steps: int = 0,
+              fidelity_steps: int = 20) -> Dict:
     """Run the benchmark; returns the figures as a dict (seconds, MB).
 
-    ``precision`` applies to the extra ``floor_<precision>_s`` figure only
-    (the drag step runs the session's own settings). With ``invert_steps``
+    A ``precision`` other than fp32 (where the device runs it) adds
+    ``floor_<p>_s``, ``iteration_<p>_s``, ``masked_step_<p>_s`` and the
+    ``fidelity_*`` figures of :func:`precision_fidelity` over
+    ``fidelity_steps`` steps; the other figures stay fp32. With ``invert_steps``
     > 0, a photo inversion (``apis.invert``, pti preset, pixel losses) of the
     model's own image runs that many projection and tuning steps and
     ``invert_projection_s`` / ``invert_tuning_s`` are its seconds per step
@@ -170,18 +204,20 @@ def benchmark(config: str,
     # handles on a horizontal line, targets far to their right: never converge
     handles = [[H * 0.25, H * (i + 1) / (points + 1)] for i in range(points)]
     targets = [[H * 0.75, y] for _, y in handles]
-    session = model.new_session(seed=0, mode=mode,
-                                max_steps=iters + warmup + 1,
-                                stop_distance=0.)
-    session.set_points(handles, targets)
-    step_times = timed(session.step, iters, warmup, dev)
-    masked = model.new_session(seed=0, mode=mode,
-                               max_steps=iters + warmup + 1,
-                               stop_distance=0.)
-    masked.set_points(handles, targets)
-    masked.set_mask(centred_square_mask(H))
-    masked_times = timed(masked.step, iters, warmup, dev)
-    del masked
+    prec = resolve_precision(precision, dev)
+
+    def step_times_of(masked: bool, p: str = 'fp32') -> List[float]:
+        s = model.new_session(seed=0, mode=mode, precision=p,
+                              max_steps=iters + warmup + 1,
+                              stop_distance=0.)
+        s.set_points(handles, targets)
+        if masked:
+            s.set_mask(centred_square_mask(H))
+        return timed(s.step, iters, warmup, dev)
+
+    session = model.new_session(seed=0, mode=mode, stop_distance=0.)
+    step_times = step_times_of(False)
+    masked_times = step_times_of(True)
 
     opts = session.options  # a DragOptions (attributes) or, before, a dict
     n = int(opts.num_opt_latents)
@@ -208,10 +244,15 @@ def benchmark(config: str,
     for _ in range(iters):
         floor_times += timed(floor_step, 1, 0, dev)
         old_times += timed(floor_of('mmagic'), 1, 0, dev)
-    prec = resolve_precision(precision, dev)
-    low_times = None
+    low = {}
     if prec != 'fp32':
-        low_times = timed(floor_of('fast', prec), iters, warmup, dev)
+        low[f'floor_{prec}_s'] = statistics.median(
+            timed(floor_of('fast', prec), iters, warmup, dev))
+        low[f'iteration_{prec}_s'] = statistics.median(
+            step_times_of(False, prec))
+        low[f'masked_step_{prec}_s'] = statistics.median(
+            step_times_of(True, prec))
+        low.update(precision_fidelity(model, prec, fidelity_steps))
     render_times = timed(lambda: model.render(ws0), max(3, iters // 3), 1,
                          dev)
     res = dict(
@@ -231,8 +272,7 @@ def benchmark(config: str,
         render_s=statistics.median(render_times),
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
-    if low_times is not None:
-        res[f'floor_{prec}_s'] = statistics.median(low_times)
+    res.update(low)
     if invert_steps > 0:
         from mmagic_draggan.apis.invert import invert
         from mmagic_draggan.models.draggan import to_uint8_image
@@ -248,6 +288,10 @@ def benchmark(config: str,
     res['masked_ratio'] = res['masked_step_s'] / res['iteration_s']
     res['speedup'] = res['naive_s'] / res['iteration_s']
     res['it_per_s'] = 1. / res['iteration_s']
+    if low:
+        res[f'speedup_{prec}'] = res['naive_s'] / res[f'iteration_{prec}_s']
+        res[f'masked_ratio_{prec}'] = \
+            res[f'masked_step_{prec}_s'] / res[f'iteration_{prec}_s']
     if dev.type == 'cuda':
         res['cuda_peak_mb'] = torch.cuda.max_memory_allocated(dev) / 2**20
     return res
@@ -265,17 +309,19 @@ def parse_args(argv=None):
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--mode', choices=['fast', 'exact'], default='fast')
     p.add_argument('--points', type=int, default=1, help='handles')
-    p.add_argument('--precision', choices=['fp32', 'bf16', 'tf32'],
-                   default='fp32',
-                   help='also time the floor at this precision (the drag '
-                   'step itself runs in fp32)')
+    p.add_argument('--precision', choices=PRECISIONS, default='fp32',
+                   help='also time the floor and the drag steps with the '
+                   'drag option precision=P, and check its fidelity to fp32 '
+                   'on a fixed drag')
+    p.add_argument('--fidelity-steps', type=int, default=20, metavar='N',
+                   help='steps of that fixed drag (default 20)')
     p.add_argument('--invert-steps', type=int, default=0, metavar='N',
                    help='also time N projection + N tuning steps of a photo '
                    'inversion (pixel losses)')
     p.add_argument('--json', action='store_true', help='print JSON only')
     args = p.parse_args(argv)
-    if args.iters < 1 or args.points < 1:
-        p.error('--iters and --points must be >= 1')
+    if args.iters < 1 or args.points < 1 or args.fidelity_steps < 1:
+        p.error('--iters, --points and --fidelity-steps must be >= 1')
     return args
 
 
@@ -284,7 +330,8 @@ def main(argv=None) -> int:
     try:
         res = benchmark(args.config, args.checkpoint, args.random_weights,
                         args.device, args.iters, args.warmup, args.mode,
-                        args.points, args.precision, args.invert_steps)
+                        args.points, args.precision, args.invert_steps,
+                        args.fidelity_steps)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f'benchmark: error: {e}', file=sys.stderr)
         return 2
@@ -302,9 +349,17 @@ def main(argv=None) -> int:
     print(f"  speed-up          {res['speedup']:.2f}x naive / iteration")
     print(f"  floor (feat+bwd)  {res['floor_s']:.3f} s")
     print(f"  floor, MMagic's modules {res['floor_mmagic_s']:.3f} s")
-    for key in ('floor_bf16_s', 'floor_tf32_s'):
-        if key in res:
-            print(f"  floor, {key[6:10]}       {res[key]:.3f} s")
+    p = res['precision']
+    if f'floor_{p}_s' in res:
+        print(f"  floor, {p}       {res[f'floor_{p}_s']:.3f} s")
+        print(f"  iteration, {p}   {res[f'iteration_{p}_s']:.3f} s "
+              f"({res[f'speedup_{p}']:.2f}x naive)")
+        print(f"  masked step, {p} {res[f'masked_step_{p}_s']:.3f} s "
+              f"({res[f'masked_ratio_{p}']:.2f}x iteration, {p})")
+        print(f"  {p} vs fp32, {res['fidelity_steps']}-step drag: handles "
+              f"within {res['fidelity_max_axis_px']:g} px per axis "
+              f"({res['fidelity_max_px']:.2f} px), final image "
+              f"{res['fidelity_psnr_db']:.1f} dB PSNR")
     print(f"  ratio             {res['ratio']:.2f}x iteration / floor")
     print(f"  render (no grad)  {res['render_s']:.3f} s")
     for stage in ('projection', 'tuning'):

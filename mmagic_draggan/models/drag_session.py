@@ -25,6 +25,7 @@ from mmagic_draggan.structures.start_image import (check_seed,
                                                    check_truncation)
 from mmagic_draggan.utils.paths import portable_path
 from .draggan import DragGAN, to_uint8_image
+from .modulated_conv import resolve_precision
 
 
 @dataclass
@@ -167,6 +168,14 @@ class DragSession:
         return self.model.image_size
 
     @property
+    def precision(self) -> str:
+        """The synthesis precision in force: the ``precision`` option
+        resolved for the model's device (``'fp32'`` in ``'exact'`` mode)."""
+        if self.options.mode == 'exact':
+            return 'fp32'
+        return resolve_precision(self.options.precision, self.model.device)
+
+    @property
     def stop_distance(self) -> float:
         """The stop distance in force, px (auto value resolved)."""
         return self.options.stop_distance_px(self.image_size)
@@ -271,12 +280,13 @@ class DragSession:
     def image(self) -> np.ndarray:
         """Render the current latent, (H, W, 3) uint8 RGB."""
         return to_uint8_image(self.model.render(
-            self.latent, self.options.num_opt_latents))
+            self.latent, self.options.num_opt_latents, self.precision))
 
     def initial_image(self) -> np.ndarray:
         """Render the start latent, (H, W, 3) uint8 RGB."""
         return to_uint8_image(self.model.render(
-            self.initial_latent, self.options.num_opt_latents))
+            self.initial_latent, self.options.num_opt_latents,
+            self.precision))
 
     def reset(self) -> None:
         """Back to the initial latent; the handles go back to where they
@@ -297,7 +307,8 @@ class DragSession:
             # equals F0 bit for bit, where the L1 mask term has its kink
             feats0, _ = self.model.features(
                 self.latent, mode=mode,
-                grad_rows=self.options.num_opt_latents)
+                grad_rows=self.options.num_opt_latents,
+                precision=self.precision)
             self._feats0 = type(feats0)(feats0.feat.detach(), feats0.size)
             if len(self._handles_rc):
                 self._ref_feats = feats0.sample(
@@ -326,7 +337,8 @@ class DragSession:
             ws = self._current_latent()
             feats, img = self.model.features(
                 ws, mode=mode, return_image=want_image,
-                grad_rows=self.options.num_opt_latents)
+                grad_rows=self.options.num_opt_latents,
+                precision=self.precision)
         loss_value = None
         converged = True
         if len(self._handles_rc):
@@ -429,7 +441,9 @@ class DragSession:
     def hyper_parameters(self) -> Dict[str, Any]:
         """Every hyper-parameter in force, auto values resolved."""
         H = self.image_size
-        return dict(**self.options.to_record(H), truncation=self.truncation,
+        # the precision as used (a record tells what ran)
+        options = dict(self.options.to_record(H), precision=self.precision)
+        return dict(**options, truncation=self.truncation,
                     feat_idx=self.model.feat_idx, image_size=H)
 
     def record(self,

@@ -109,6 +109,7 @@ class DragGAN(BaseModel):
                  stop_distance: Optional[float] = None,
                  max_steps: int = 300,
                  mode: str = 'fast',
+                 precision: str = 'fp32',
                  drag_hooks: Optional[List[dict]] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
@@ -132,7 +133,7 @@ class DragGAN(BaseModel):
             lr=lr, stop_distance=stop_distance, max_steps=max_steps,
             mode=mode, r1=self.motion_loss.r1,
             lambda_mask=self.motion_loss.lambda_mask, r2=self.tracker.r2,
-            metric=self.tracker.metric)
+            metric=self.tracker.metric, precision=precision)
         self.default_options.check_latents(self.num_latents)
         #: what the generator's weights are: the info dict of
         #: ``load_generator_state`` (or ``dict(random_weights=True, seed=..)``
@@ -203,7 +204,8 @@ class DragGAN(BaseModel):
                  ws: Tensor,
                  mode: str = 'fast',
                  return_image: bool = False,
-                 grad_rows: Optional[int] = None
+                 grad_rows: Optional[int] = None,
+                 precision: str = 'fp32'
                  ) -> Tuple[FeatureMap, Optional[Tensor]]:
         """Features ``F`` (and optionally the image) of W+ latents.
 
@@ -216,6 +218,10 @@ class DragGAN(BaseModel):
             return_image (bool): Also return the image.
             grad_rows (int, optional): Rows ``>= grad_rows`` of ``ws`` are
                 constant (see :func:`.stylegan2_synthesis.synthesize`).
+            precision (str): Synthesis precision of ``'fast'`` mode
+                (``'fp32'``, ``'bf16'``, ``'tf32'``, see
+                :func:`.modulated_conv.resolve_precision`); ``'exact'`` mode
+                always runs MMagic's fp32 forward. Defaults to ``'fp32'``.
 
         Returns:
             tuple[FeatureMap, Tensor | None]: ``F`` at image size (C, H, W)
@@ -231,11 +237,14 @@ class DragGAN(BaseModel):
                 out['fake_img']
         feat, img = synthesize(self.generator, ws, self.feat_idx,
                                return_image=return_image, image_grad=False,
-                               grad_rows=grad_rows)
+                               grad_rows=grad_rows, precision=precision)
         return build_feature_map(feat, size, dense=False), img
 
     @torch.no_grad()
-    def render(self, ws: Tensor, grad_rows: Optional[int] = None) -> Tensor:
+    def render(self,
+               ws: Tensor,
+               grad_rows: Optional[int] = None,
+               precision: str = 'fp32') -> Tensor:
         """The image of W+ latents, (N, 3, H, W) in [-1, 1].
 
         Args:
@@ -243,10 +252,12 @@ class DragGAN(BaseModel):
             grad_rows (int, optional): As in :meth:`features`; a session
                 passes its ``num_opt_latents`` so that its renders equal the
                 images its steps show, bit for bit.
+            precision (str): As in :meth:`features` (a session passes its
+                own, for the same reason). Defaults to ``'fp32'``.
         """
         return synthesize(self.generator, ws.to(self.device),
                           self.feat_idx, return_image=True,
-                          grad_rows=grad_rows)[1]
+                          grad_rows=grad_rows, precision=precision)[1]
 
     # ------------------------------------------------------------------
     # inversions (a photo's pivot latent and tuned weights)

@@ -27,6 +27,7 @@ Two evaluation routes, chosen per layer:
 Convolutions may run in bfloat16 (``precision='bf16'``); styles,
 demodulation, noise, bias and activation always stay in float32.
 """
+import functools
 import weakref
 from contextlib import contextmanager, nullcontext
 from typing import Iterator, Optional, Tuple
@@ -35,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-PRECISIONS = ('fp32', 'bf16', 'tf32')
+from mmagic_draggan.structures.drag_options import PRECISIONS
 
 # effective (equalised-lr) weights of frozen layers, per module
 _WEIGHT_CACHE: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
@@ -284,6 +285,7 @@ def to_rgb(layer: nn.Module,
 
 # ----------------------------------------------------------------------
 # precision
+@functools.lru_cache(maxsize=None)
 def _cpu_bf16_ok() -> bool:
     if not torch.backends.mkldnn.is_available():
         return False
@@ -305,7 +307,7 @@ def resolve_precision(name: str, device) -> str:
       newer; ``'fp32'`` elsewhere (CPUs have no TF32).
 
     Args:
-        name (str): One of ``'fp32'``, ``'bf16'``, ``'tf32'``.
+        name (str): One of :data:`PRECISIONS`.
         device (str | torch.device): The device the synthesis runs on.
 
     Returns:

@@ -1,7 +1,7 @@
 """Plain data shared by every layer (bottom layer: imports only torch and
 numpy): drag options, points and drag tasks."""
-from .drag_options import (OPTION_NAMES, OPTION_SPECS, DragOptions,
-                           check_option, default_r1, default_r2,
+from .drag_options import (OPTION_NAMES, OPTION_SPECS, PRECISIONS,
+                           DragOptions, check_option, default_r1, default_r2,
                            default_stop_distance)
 from .drag_task import DragTask, TaskError
 from .start_image import check_seed, check_truncation
@@ -9,7 +9,7 @@ from .points import (PointsXY, check_point_pairs, check_points, rc_to_xy,
                      xy_to_rc)
 
 __all__ = [
-    'OPTION_NAMES', 'OPTION_SPECS', 'DragOptions', 'check_option',
+    'OPTION_NAMES', 'OPTION_SPECS', 'PRECISIONS', 'DragOptions', 'check_option',
     'default_r1', 'default_r2', 'default_stop_distance', 'DragTask', 'TaskError',
     'check_seed', 'check_truncation', 'PointsXY', 'check_point_pairs', 'check_points', 'rc_to_xy', 'xy_to_rc'
 ]

@@ -21,7 +21,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 __all__ = [
     'DragOptions', 'OptionSpec', 'OPTION_SPECS', 'OPTION_NAMES',
-    'RESTART_OPTIONS', 'check_option', 'default_r1', 'default_r2',
+    'PRECISIONS', 'RESTART_OPTIONS', 'check_option', 'default_r1', 'default_r2',
     'default_stop_distance'
 ]
 
@@ -39,6 +39,11 @@ def default_r2(image_size: int) -> int:
 def default_stop_distance(image_size: int) -> float:
     """Stop distance: ``max(2 * H / 512, 2)`` pixels."""
     return max(2 * image_size / 512, 2.)
+
+
+#: Synthesis precisions (besides ``'auto'``), see
+#: :func:`~mmagic_draggan.models.modulated_conv.resolve_precision`.
+PRECISIONS: Tuple[str, ...] = ('fp32', 'bf16', 'tf32')
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,10 @@ OPTION_SPECS: Tuple[OptionSpec, ...] = (
     OptionSpec('metric', 'str',
                "tracking feature distance: 'l2' (official) or 'l1' (paper)",
                choices=('l2', 'l1')),
+    OptionSpec('precision', 'str',
+               "synthesis precision in 'fast' mode: 'fp32', 'bf16' (CPUs "
+               "with native bf16, CUDA) or 'tf32' (CUDA); 'exact' mode is "
+               "always fp32", choices=PRECISIONS),
 )
 #: Option names, in order.
 OPTION_NAMES: Tuple[str, ...] = tuple(s.name for s in OPTION_SPECS)
@@ -167,6 +176,13 @@ class DragOptions:
         r2 (int | None): Tracking window radius, px; None = auto.
         lambda_mask (float): Weight of the fixed-region term. Defaults to 20.
         metric (str): Tracking distance, ``'l2'`` or ``'l1'``.
+        precision (str): Synthesis precision of ``'fast'`` mode:
+            ``'fp32'`` (default), ``'bf16'`` or ``'tf32'``; one the device
+            cannot run falls back to ``'fp32'`` (see
+            :func:`~mmagic_draggan.models.modulated_conv.resolve_precision`).
+            ``'exact'`` mode ignores it. bf16 is not the default: on a fixed
+            20-step drag at 256 its handles left the fp32 ones by 1 px per
+            axis (README "Speed").
     """
     latent_space: str = 'w+'
     num_opt_latents: int = 6
@@ -178,6 +194,7 @@ class DragOptions:
     r2: Optional[int] = None
     lambda_mask: float = 20.
     metric: str = 'l2'
+    precision: str = 'fp32'
 
     def __post_init__(self) -> None:
         for name in OPTION_NAMES:

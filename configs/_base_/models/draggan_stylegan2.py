@@ -28,4 +28,5 @@ model = dict(
     truncation=0.7,
     stop_distance=None,  # max(2 * H / 512, 2) px
     max_steps=300,
-    mode='fast')
+    mode='fast',
+    precision='fp32')  # 'bf16': about 2x faster on CPUs with native bf16
