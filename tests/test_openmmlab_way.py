@@ -243,7 +243,7 @@ def _results(work_dir):
     return summary['metrics'], tasks
 
 
-def test_mmagic_tools_test_gives_our_metrics(tmp_path, tiny_model):
+def test_mmagic_tools_test_and_mim_give_our_metrics(tmp_path, tiny_model):
     assert osp.isfile(MMAGIC_TEST), MMAGIC_TEST
     sd = tiny_model.generator.state_dict()  # weights that move the handles
     ckpt = {f'generator_ema.module.{k}': v.clone() for k, v in sd.items()}
@@ -253,14 +253,23 @@ def test_mmagic_tools_test_gives_our_metrics(tmp_path, tiny_model):
     path = str(tmp_path / 'tiny_gan.pth')
     torch.save(dict(state_dict=ckpt, meta=dict(iter=1)), path)
     opts = ['--cfg-options', 'model.max_steps=8']
+    # openmim (requirements/mim.txt) runs mmagic's tools/test.py for us
+    mim = osp.join(osp.dirname(sys.executable), 'mim')
+    assert osp.isfile(mim), 'mim missing: bash tools/setup_env.sh installs it'
+    tools = dict(mmagic=[sys.executable, MMAGIC_TEST, TINY, path],
+                 ours=[sys.executable, OUR_TEST, TINY, path],
+                 mim=[mim, 'test', 'mmagic', TINY, '--checkpoint', path])
     runs = {}
-    for name, tool in (('mmagic', MMAGIC_TEST), ('ours', OUR_TEST)):
+    for name, cmd in tools.items():
         work = tmp_path / name
-        _run([sys.executable, tool, TINY, path, '--work-dir', str(work),
-              '--out', str(tmp_path / f'{name}.json')] + opts,
-             cwd=str(tmp_path))
+        out = _run(cmd + ['--work-dir', str(work),
+                          '--out', str(tmp_path / f'{name}.json')] + opts,
+                   cwd=str(tmp_path))
+        if name == 'mim':
+            assert MMAGIC_TEST in out or 'Testing finished' in out, out[-2000:]
         with open(tmp_path / f'{name}.json') as f:
             runs[name] = (json.load(f), ) + _results(str(work))
+    mim_metrics, mim_tasks = runs['mim'][1:]
     (mm_out, mm_metrics, mm_tasks), (our_out, our_metrics, our_tasks) = \
         runs['mmagic'], runs['ours']
     for out, metrics in ((mm_out, mm_metrics), (our_out, our_metrics)):
@@ -272,9 +281,12 @@ def test_mmagic_tools_test_gives_our_metrics(tmp_path, tiny_model):
     # the drags moved, on the checkpoint's EMA weights, task by task
     assert our_metrics['drag/final_distance'] < \
         our_metrics['drag/initial_distance']
+    assert {k: mim_metrics[k] for k in timeless} == \
+        {k: our_metrics[k] for k in timeless}
     keys = ('id', 'final_handles', 'final_distance', 'steps', 'converged')
     assert [{k: t[k] for k in keys} for t in mm_tasks] == \
-        [{k: t[k] for k in keys} for t in our_tasks]
+        [{k: t[k] for k in keys} for t in our_tasks] == \
+        [{k: t[k] for k in keys} for t in mim_tasks]
     with open(osp.join(tmp_path, 'mmagic', 'drags', mm_tasks[0]['bundle'],
                        'session.json')) as f:
         record = json.load(f)

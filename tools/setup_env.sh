@@ -108,6 +108,7 @@ fi
 log "installing the pinned runtime (requirements/runtime.txt, tests.txt, mmagic)"
 pip_install -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
 pip_install --no-deps "mmagic==1.2.0"
+pip_install --no-deps -r "$ROOT/requirements/mim.txt"  # why: see that file
 pip_install --no-deps --no-build-isolation -e "$ROOT"
 
 "$VPY" -c "import mmagic_draggan, mmcv.ops" \
