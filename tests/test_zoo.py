@@ -47,9 +47,32 @@ def test_find_is_case_insensitive():
     assert find_zoo_entry('nope') is None
 
 
+def _metafile():
+    return yaml.safe_load((ROOT / 'configs/draggan/metafile.yml').read_text())
+
+
+def test_model_index_is_valid():
+    """OpenMMLab's own checker (model-index) accepts the root
+    model-index.yml and the metafile it imports."""
+    from modelindex.load_model_index import load
+    mi = load(str(ROOT / 'model-index.yml'))
+    assert mi.check(silent=True) == []
+    assert len(mi.models) == len(_metafile()['Models'])
+
+
 def test_metafile_lists_the_zoo():
-    meta = yaml.safe_load((ROOT / 'configs/draggan/metafile.yml').read_text())
-    models = {m['Metadata']['Checkpoint Name']: m for m in meta['Models']}
+    meta = _metafile()
+    collection = meta['Collections'][0]['Name']
+    for m in meta['Models']:
+        assert {'Name', 'In Collection', 'Config', 'Metadata'} <= set(m), m
+        assert m['In Collection'] == collection
+        assert (ROOT / m['Config']).is_file(), m['Config']
+        assert m['Name'] == Path(m['Config']).stem
+    configs = sorted(p.relative_to(ROOT).as_posix()
+                     for p in (ROOT / 'configs/draggan').glob('*.py'))
+    assert sorted(m['Config'] for m in meta['Models']) == configs
+    released = [m for m in meta['Models'] if 'Weights' in m]
+    models = {m['Metadata']['Checkpoint Name']: m for m in released}
     zoo = {e['name']: e for e in list_zoo()}
     assert set(models) == set(zoo)
     for name, m in models.items():
@@ -58,4 +81,50 @@ def test_metafile_lists_the_zoo():
         assert m['Weights'] == e['url']
         assert m['Metadata']['Resolution'] == e['resolution']
         assert m['Metadata']['Local File'] == e['path']
-        assert m['In Collection'] == meta['Collections'][0]['Name']
+        assert 'Results' not in m  # none measured: no invented numbers
+    tiny, = [m for m in meta['Models'] if 'Weights' not in m]
+    assert tiny['Metadata']['Random Weights'] is True
+
+
+def _readme_zoo_rows():
+    text = (ROOT / 'README.md').read_text()
+    section = text.split('## Model zoo', 1)[1].split('\n## ', 1)[0]
+    rows = [line.strip('|').split('|') for line in section.splitlines()
+            if line.startswith('| [')]
+    return [[c.strip() for c in row] for row in rows]
+
+
+def test_readme_zoo_table_matches_the_metafile():
+    meta = {m['Config']: m for m in _metafile()['Models']}
+    rows = _readme_zoo_rows()
+    assert len(rows) == len(meta)
+    for link, data, res, ckpt, local, lr in rows:
+        config = link.split('(', 1)[1].rstrip(')')
+        m = meta.pop(config)
+        md = m['Metadata']
+        assert data == md['Training Data'], config
+        assert res == f"{md['Resolution']}x{md['Resolution']}", config
+        assert float(lr) == md['lr'], config
+        if 'Weights' in m:
+            assert ckpt == f"`{md['Checkpoint Name']}`", config
+            assert local == f"`{md['Local File']}`", config
+        else:
+            assert 'random-weights' in ckpt and local == '-', config
+    assert not meta
+
+
+def test_metafile_results_are_what_the_batch_tool_measures(tmp_path):
+    """The tiny model's Results, re-measured: the shipped 64 px tasks on
+    its seeded random weights (what CHECKPOINT none runs)."""
+    from mmagic_draggan.apis import run_batch
+    tiny, = [m for m in _metafile()['Models'] if 'Results' in m]
+    result, = tiny['Results']
+    assert (ROOT / result['Dataset']).is_file()
+    metrics = run_batch(str(ROOT / tiny['Config']), 'none',
+                        tasks=str(ROOT / result['Dataset']),
+                        work_dir=str(tmp_path), random_weights=True)
+    assert 'drag/seconds' not in result['Metrics']  # machine dependent
+    assert set(result['Metrics']) == set(metrics) - {'drag/seconds'}
+    for key, value in result['Metrics'].items():
+        decimals = len(repr(float(value)).split('.')[1])
+        assert round(metrics[key], decimals) == value, (key, metrics[key])
