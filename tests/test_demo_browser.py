@@ -444,3 +444,38 @@ def test_photo_upload_inverts_then_drags(demo_url, browser, tmp_path):
         save_screenshot(page, tmp_path, 'demo_photo_screenshot.png')
     finally:
         ctx.close()
+
+
+def test_watched_drag_runs_near_headless_speed(demo_url, browser):
+    """Watching is (nearly) free: a drag shown in the page, frames streamed
+    at the pacer's rate, runs at close to the speed of the same drag
+    headless. The bound is loose (CI timing is noisy; speed targets live in
+    tools/benchmark.py); the figures are printed (pytest -s)."""
+    ctx = browser.new_context(viewport={'width': 1400, 'height': 1000})
+    try:
+        d = DemoPage(ctx, demo_url)
+        d.set_number('draggan-max-steps', 40)
+        d.set_number('draggan-lr', 0.0001)  # far from converging in 40
+        d.add_point((100, 260), (480, 260))
+        before = d.steps()
+        start = time.monotonic()
+        status = d.drag()
+        watched_s = time.monotonic() - start
+        steps = d.steps() - before
+        assert 'failed' not in status and steps >= 10, status
+    finally:
+        ctx.close()
+    from mmagic_draggan.apis import init_model
+    model = init_model(TINY, random_weights=True, device='cpu')
+    session = model.new_session(seed=0, lr=0.0001, stop_distance=0.)
+    session.set_points([[12., 32.]], [[60., 32.]])
+    session.run(max_steps=2)  # warm-up
+    start = time.monotonic()
+    session.run(max_steps=steps)
+    session.image()  # the headless drag's final image too
+    headless_s = time.monotonic() - start
+    watched, headless = steps / watched_s, steps / headless_s
+    print(f'\nwatched in the browser: {steps} steps in {watched_s:.2f} s '
+          f'({watched:.2f} steps/s); headless: {headless_s:.2f} s '
+          f'({headless:.2f} steps/s); ratio {watched / headless:.2f}')
+    assert watched >= 0.3 * headless, (watched, headless)

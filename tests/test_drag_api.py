@@ -213,3 +213,37 @@ def test_mask_file_white_is_editable(tmp_path):
     mask = read_mask(tmp_path / 'm.png', size=64)
     assert mask.dtype == bool and mask.shape == (64, 64)
     assert mask.sum() == 100 and mask[10:20, 30:40].all()
+
+
+def test_frame_interval_auto_and_explicit(tiny_model, monkeypatch):
+    """The trajectory records every auto_frame_interval(H)-th step by
+    default and exactly every N-th with frame_interval=N; the drag itself
+    (handles, latent, image) does not depend on it."""
+    from mmagic_draggan.engine import hooks
+    from mmagic_draggan.engine.hooks import (TrajectoryRecorderHook,
+                                             auto_frame_interval)
+    assert [auto_frame_interval(h) for h in (64, 128, 256, 512, 1024)] == \
+        [1, 1, 2, 4, 8]
+
+    def recorded(out):
+        rec, = [h for h in out.session.hooks
+                if isinstance(h, TrajectoryRecorderHook)]
+        return [f.step for f in rec.frames]
+
+    runs = {}
+    for interval in (3, None):
+        if interval is None:  # the tiny model is 64 px: pretend a bigger H
+            monkeypatch.setattr(hooks, 'auto_frame_interval', lambda h: 2)
+        runs[interval] = drag(tiny_model, HANDLES, TARGETS, seed=3,
+                              max_steps=7, stop_distance=0.,
+                              frame_interval=interval, **FAST)
+    # the last frame is the final latent's image (after the 7th update)
+    assert recorded(runs[3]) == [1, 4, 7, 7]
+    assert recorded(runs[None]) == [1, 3, 5, 7, 7]
+    assert runs[3].record['final_handles'] == \
+        runs[None].record['final_handles']
+    torch.testing.assert_close(runs[3].latent, runs[None].latent,
+                               rtol=0, atol=0)
+    np.testing.assert_array_equal(runs[3].image, runs[None].image)
+    with pytest.raises(ValueError, match='frame_interval must be an integer'):
+        drag(tiny_model, HANDLES, TARGETS, seed=3, frame_interval=0, **FAST)

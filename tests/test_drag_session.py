@@ -202,3 +202,36 @@ def test_trajectory_recorder_thins_out_long_drags(tiny_model):
     assert steps == [1, 5, 9, 13, 13], steps
     assert len(rec.frames) <= rec.max_frames + 1
     assert rec.interval == 4
+
+
+@pytest.mark.parametrize('passive', [True, False])
+def test_a_passive_recorder_renders_nothing_itself(tiny_model, passive):
+    """What the demo runs: its FramePacer decides which steps render; a
+    passive recorder keeps those frames and the final image and never asks
+    for one (the plain recorder renders every step, defeating the pacer)."""
+    from mmagic_draggan.demo.drag_runner import FramePacer
+    from mmagic_draggan.engine.hooks import TrajectoryRecorderHook
+    clock = [0.]
+    pacer = FramePacer(min_interval=10., clock=lambda: clock[0])
+    rec = TrajectoryRecorderHook(passive=passive,
+                                 max_frames=4 if passive else 1000)
+    s = tiny_model.new_session(seed=7, hooks=[rec, pacer], stop_distance=0.)
+    s.set_points([HANDLE], [TARGET])
+    rendered = []
+
+    def tick(r):
+        if r.image is not None:
+            rendered.append(r.step)
+            pacer.consumed()  # the page took it
+        clock[0] += 3.  # each step "takes" 3 s: a frame is due every 4th
+
+    s.run(max_steps=10, callback=tick)
+    if not passive:
+        assert rendered == list(range(1, 11))
+        return
+    assert rendered == [5, 9]  # the pacer's frames only
+    assert [f.step for f in rec.frames] == [5, 9, 10]  # and the final image
+    # over max_frames it keeps every other frame, the first one included
+    for _ in range(3):
+        s.step(return_image=True)
+    assert [f.step for f in rec.frames] == [5, 10, 12, 13]

@@ -124,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument('--fps', type=int, default=None,
                    help='trajectory frames per second (default 10)')
     o.add_argument('--frame-interval', type=int, default=None,
-                   help='record every N-th step (default 1)')
+                   help='record every N-th step (default: every max(1, H // '
+                   '128)-th, e.g. 4th at 512 px, so rendering frames stays '
+                   'near a quarter of the drag time; the final image always)')
     o.add_argument('--no-progress', action='store_true',
                    help='no progress bar')
     return p

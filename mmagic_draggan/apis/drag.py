@@ -187,7 +187,7 @@ def drag(model_or_config,
          cfg_options: Optional[dict] = None,
          truncation: Optional[float] = None,
          fps: int = 10,
-         frame_interval: int = 1,
+         frame_interval: Optional[int] = None,
          overwrite: bool = False,
          handle_sigint: bool = True,
          callback: Optional[Callable[[Any], Optional[bool]]] = None,
@@ -233,7 +233,10 @@ def drag(model_or_config,
         truncation (float, optional): psi for ``seed`` (not with
             ``latent``); None uses the model's.
         fps (int): Trajectory frame rate. Defaults to 10.
-        frame_interval (int): Record every this many steps. Defaults to 1.
+        frame_interval (int, optional): Record every this many steps; None:
+            :func:`~mmagic_draggan.engine.hooks.auto_frame_interval` of the
+            image size (every 4th step at 512 px). The final image is always
+            recorded.
         overwrite (bool): Allow an ``out_dir`` that already holds a
             ``session.json``. Defaults to False.
         handle_sigint (bool): The first Ctrl-C stops after the current step
@@ -311,7 +314,10 @@ def drag(model_or_config,
         mask = check_mask(mask, size)
     hooks = []
     if video != 'none':
-        from mmagic_draggan.engine.hooks import TrajectoryRecorderHook
+        from mmagic_draggan.engine.hooks import (TrajectoryRecorderHook,
+                                                 auto_frame_interval)
+        if frame_interval is None:
+            frame_interval = auto_frame_interval(size)
         hooks.append(TrajectoryRecorderHook(interval=int(frame_interval)))
     session = model.new_session(
         latent=latent, seed=seed, truncation=truncation, hooks=hooks,

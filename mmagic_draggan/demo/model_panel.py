@@ -50,7 +50,9 @@ class ModelPanel:
         side = model.image_size
         frames = min(self.max_frames,
                      max(20, FRAME_BUDGET // (side * side * 3)))
-        recorder = TrajectoryRecorderHook(max_frames=frames)
+        # passive: keeps the frames the page is shown (FramePacer) and the
+        # final image, never renders one of its own
+        recorder = TrajectoryRecorderHook(max_frames=frames, passive=True)
         if latent is not None or inversion is not None:
             # an inversion: the photo's tuned weights, a private copy for
             # this tab only (freed with its session)

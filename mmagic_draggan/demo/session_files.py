@@ -16,6 +16,7 @@ from typing import Any, List, Optional, Sequence
 import numpy as np
 import torch
 
+from mmagic_draggan.engine.hooks.trajectory_recorder_hook import Frame
 from mmagic_draggan.fileio.bundle import (BundleContent, WrittenBundle,
                                           write_bundle)
 from mmagic_draggan.fileio.inversion_file import InversionFile, read_inversion
@@ -57,14 +58,21 @@ def save_edit(folder: str,
         in ``errors``.
     """
     start = session.initial_image()
+    record = session.record(result=result)
+    frames = list(frames)
+    if frames and frames[0].step > 1:
+        # the demo's passive recorder holds only the frames the page showed:
+        # open the trajectory on the start image (step 1 tracks on it)
+        frames.insert(0, Frame(0, start, record['handles'],
+                               record['targets']))
     content = BundleContent(
-        record=session.record(result=result),
+        record=record,
         result_image=image,
         final_latent=session.latent,
         start_image=start,
         start_latent=session.initial_latent,  # a bundle loads without seed
         mask=session.mask,
-        frames=list(frames))
+        frames=frames)
     return write_bundle(folder, content, videos=('gif', 'mp4'),
                         watermark=watermark, scale=scale,
                         max_video_frames=MAX_VIDEO_FRAMES, clear=True)

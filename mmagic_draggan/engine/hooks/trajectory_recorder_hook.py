@@ -24,6 +24,19 @@ class Frame:
     targets: List[List[float]]
 
 
+def auto_frame_interval(image_size: int) -> int:
+    """The default recording interval of a drag's trajectory: every
+    ``max(1, H // 128)``-th step (64 and 128 px: every step, 256: 2nd,
+    512: 4th, 1024: 8th).
+
+    A recorded step renders the full image, which costs about 0.6x (256 px)
+    to 1.6x (512 px) a fast step on a CPU (README "Speed"), so this keeps
+    rendering near a quarter of the drag's time or less. Deterministic: the
+    same drag records the same steps on every machine.
+    """
+    return max(1, int(image_size) // 128)
+
+
 @DRAG_HOOKS.register_module()
 class TrajectoryRecorderHook(DragHook):
     """Keep the image and points of every ``interval``-th step, plus the
@@ -34,29 +47,48 @@ class TrajectoryRecorderHook(DragHook):
     interval doubles, so a long drag keeps frames spread over all of it
     (memory stays bounded: a 512x512 frame is 0.75 MB).
 
+    A ``passive`` recorder never asks for an image: it keeps the images that
+    are rendered anyway (the frames a watching page asked for, e.g. through
+    the demo's ``FramePacer``, and the final image), so recording costs no
+    render. Over ``max_frames`` it drops every other frame.
+
     Args:
         interval (int): Record every this many steps at first. Defaults to 1.
         max_frames (int): Most frames held (>= 2). Defaults to 1000.
+        passive (bool): Only keep images other hooks or callers asked for;
+            ``interval`` is then unused. Defaults to False.
     """
 
-    def __init__(self, interval: int = 1, max_frames: int = 1000):
+    def __init__(self,
+                 interval: int = 1,
+                 max_frames: int = 1000,
+                 passive: bool = False):
         if int(interval) < 1:
             raise ValueError(f'interval must be >= 1; got {interval}')
         if int(max_frames) < 2:
             raise ValueError(f'max_frames must be >= 2; got {max_frames}')
         self.interval = int(interval)
         self.max_frames = int(max_frames)
+        self.passive = bool(passive)
         self.frames: List[Frame] = []
 
     def wants_image(self, session) -> bool:
+        if self.passive:
+            return False
         return session.steps_taken % self.interval == 0
 
     def after_step(self, session, result) -> None:
-        if result.image is None or (result.step - 1) % self.interval:
+        if result.image is None:
+            return
+        if not self.passive and (result.step - 1) % self.interval:
             return
         self.frames.append(
             Frame(result.step, result.image, result.handles, result.targets))
-        if len(self.frames) > self.max_frames:
+        if len(self.frames) <= self.max_frames:
+            return
+        if self.passive:
+            self.frames = self.frames[::2]
+        else:
             self.interval *= 2
             self.frames = [
                 f for f in self.frames if (f.step - 1) % self.interval == 0
