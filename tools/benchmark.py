@@ -189,9 +189,10 @@ def benchmark(config: str,
     A ``precision`` other than fp32 (where the device runs it) adds
     ``floor_<p>_s``, ``iteration_<p>_s``, ``masked_step_<p>_s`` and the
     ``fidelity_*`` figures of :func:`precision_fidelity` over
-    ``fidelity_steps`` steps; the other figures stay fp32. With ``invert_steps``
-    > 0, a photo inversion (``apis.invert``, pti preset, pixel losses) of the
-    model's own image runs that many projection and tuning steps and
+    ``fidelity_steps`` steps; the other figures stay fp32. With
+    ``invert_steps`` > 0, a photo inversion (``apis.invert``, pti preset,
+    pixel losses) of the model's own image runs that many projection and
+    tuning steps and
     ``invert_projection_s`` / ``invert_tuning_s`` are its seconds per step
     of each stage.
     """

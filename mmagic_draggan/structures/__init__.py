@@ -9,7 +9,8 @@ from .points import (PointsXY, check_point_pairs, check_points, rc_to_xy,
                      xy_to_rc)
 
 __all__ = [
-    'OPTION_NAMES', 'OPTION_SPECS', 'PRECISIONS', 'DragOptions', 'check_option',
-    'default_r1', 'default_r2', 'default_stop_distance', 'DragTask', 'TaskError',
-    'check_seed', 'check_truncation', 'PointsXY', 'check_point_pairs', 'check_points', 'rc_to_xy', 'xy_to_rc'
+    'OPTION_NAMES', 'OPTION_SPECS', 'PRECISIONS', 'DragOptions',
+    'check_option', 'default_r1', 'default_r2', 'default_stop_distance',
+    'DragTask', 'TaskError', 'check_seed', 'check_truncation', 'PointsXY',
+    'check_point_pairs', 'check_points', 'rc_to_xy', 'xy_to_rc'
 ]

@@ -21,8 +21,8 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 __all__ = [
     'DragOptions', 'OptionSpec', 'OPTION_SPECS', 'OPTION_NAMES',
-    'PRECISIONS', 'RESTART_OPTIONS', 'check_option', 'default_r1', 'default_r2',
-    'default_stop_distance'
+    'PRECISIONS', 'RESTART_OPTIONS', 'check_option', 'default_r1',
+    'default_r2', 'default_stop_distance'
 ]
 
 

@@ -43,8 +43,8 @@ class TrajectoryRecorderHook(DragHook):
     final image of each run.
 
     Frames are recorded at steps ``1, 1 + interval, 1 + 2 * interval, ...``.
-    When more than ``max_frames`` are held, every other frame is dropped and the
-    interval doubles, so a long drag keeps frames spread over all of it
+    When more than ``max_frames`` are held, every other frame is dropped and
+    the interval doubles, so a long drag keeps frames spread over all of it
     (memory stays bounded: a 512x512 frame is 0.75 MB).
 
     A ``passive`` recorder never asks for an image: it keeps the images that

@@ -28,7 +28,8 @@ def disc_offsets(radius: float) -> Tensor:
 DISC_LAYOUTS = ('centred', 'linspace')
 
 
-def linspace_disc(p_rc: Tensor, radius: float, size: Tuple[int, int]) -> Tensor:
+def linspace_disc(p_rc: Tensor, radius: float,
+                  size: Tuple[int, int]) -> Tensor:
     """The official code's disc: the integer pixels ``(i, j)`` whose
     ``torch.linspace(0, H, H)`` coordinates ``(i * H / (H - 1),
     j * W / (W - 1))`` lie closer than ``radius`` to the handle.
