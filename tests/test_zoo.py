@@ -60,11 +60,38 @@ def test_model_index_is_valid():
     assert len(mi.models) == len(_metafile()['Models'])
 
 
+def test_metafile_has_the_openmmlab_form():
+    """The keys MMagic's own metafiles (mmagic/.mim/configs/*/metafile.yml)
+    carry: Collections with Name, Paper, README, Task, Year; Models with
+    Name, In Collection, Config, Metadata; Results as Task, Dataset,
+    Metrics."""
+    root = yaml.safe_load((ROOT / 'model-index.yml').read_text())
+    assert root == {'Import': ['configs/draggan/metafile.yml']}
+    meta = _metafile()
+    assert set(meta) == {'Collections', 'Models'}
+    collection, = meta['Collections']
+    assert {'Name', 'Paper', 'README', 'Task', 'Year'} <= set(collection)
+    assert set(collection['Paper']) == {'Title', 'URL'}
+    assert collection['Paper']['URL'].startswith('https://arxiv.org/')
+    names = [m['Name'] for m in meta['Models']]
+    assert len(names) == len(set(names))
+    for m in meta['Models']:
+        assert {'Name', 'In Collection', 'Config', 'Metadata'} <= set(m), m
+        assert set(m) <= {'Name', 'In Collection', 'Config', 'Metadata',
+                          'Weights', 'Results'}, m
+        for result in m.get('Results', []):
+            assert set(result) == {'Task', 'Dataset', 'Metrics'}, m['Name']
+            assert result['Task'] in collection['Task']
+            assert result['Metrics'], m['Name']  # no empty placeholders
+            for key, value in result['Metrics'].items():
+                assert isinstance(value, (int, float)), (key, value)
+                assert 'seconds' not in key  # machine dependent
+
+
 def test_metafile_lists_the_zoo():
     meta = _metafile()
     collection = meta['Collections'][0]['Name']
     for m in meta['Models']:
-        assert {'Name', 'In Collection', 'Config', 'Metadata'} <= set(m), m
         assert m['In Collection'] == collection
         assert (ROOT / m['Config']).is_file(), m['Config']
         assert m['Name'] == Path(m['Config']).stem
@@ -81,15 +108,25 @@ def test_metafile_lists_the_zoo():
         assert m['Weights'] == e['url']
         assert m['Metadata']['Resolution'] == e['resolution']
         assert m['Metadata']['Local File'] == e['path']
+        assert m['Metadata']['Training Data'] == e['dataset']
+        assert m['Metadata']['lr'] == e['lr']
         assert 'Results' not in m  # none measured: no invented numbers
     tiny, = [m for m in meta['Models'] if 'Weights' not in m]
     assert tiny['Metadata']['Random Weights'] is True
+    entry, = [c for c in list_configs() if c['config'] == tiny['Config']]
+    assert entry['name'] is None
+    assert tiny['Metadata']['Resolution'] == entry['out_size']
+    assert tiny['Metadata']['lr'] == entry['lr']
+
+
+def _readme_section(title):
+    text = (ROOT / 'README.md').read_text()
+    return text.split(f'\n## {title}', 1)[1].split('\n## ', 1)[0]
 
 
 def _readme_zoo_rows():
-    text = (ROOT / 'README.md').read_text()
-    section = text.split('## Model zoo', 1)[1].split('\n## ', 1)[0]
-    rows = [line.strip('|').split('|') for line in section.splitlines()
+    rows = [line.strip('|').split('|')
+            for line in _readme_section('Model zoo').splitlines()
             if line.startswith('| [')]
     return [[c.strip() for c in row] for row in rows]
 
@@ -113,17 +150,39 @@ def test_readme_zoo_table_matches_the_metafile():
     assert not meta
 
 
-def test_metafile_results_are_what_the_batch_tool_measures(tmp_path):
-    """The tiny model's Results, re-measured: the shipped 64 px tasks on
-    its seeded random weights (what CHECKPOINT none runs)."""
-    from mmagic_draggan.apis import run_batch
+def _tiny_results():
     tiny, = [m for m in _metafile()['Models'] if 'Results' in m]
     result, = tiny['Results']
+    return tiny, result
+
+
+def test_readme_measured_table_matches_the_metafile():
+    """README "Use with MMagic's own tools" prints the tiny config's
+    metrics, one column per tool: every column is the metafile's Results."""
+    _, result = _tiny_results()
+    rows = {}
+    for line in _readme_section("Use with MMagic's own tools").splitlines():
+        cells = [c.strip() for c in line.strip().strip('|').split('|')]
+        if line.startswith('| drag/'):
+            rows[cells[0]] = [float(c) for c in cells[1:]]
+    assert set(rows) == set(result['Metrics'])
+    for key, values in rows.items():
+        assert values and all(v == result['Metrics'][key] for v in values), \
+            (key, values, result['Metrics'][key])
+
+
+def test_metafile_results_are_what_the_batch_tool_measures(tmp_path):
+    """The tiny model's Results, re-measured: the shipped 64 px tasks on its
+    seeded random weights (what CHECKPOINT none runs, and the whole-GAN
+    checkpoint of README "Use with MMagic's own tools" holds; the three
+    tools agree, tests/test_openmmlab_way.py), through run_batch, the code
+    tools/test.py runs."""
+    from mmagic_draggan.apis import run_batch
+    tiny, result = _tiny_results()
     assert (ROOT / result['Dataset']).is_file()
     metrics = run_batch(str(ROOT / tiny['Config']), 'none',
                         tasks=str(ROOT / result['Dataset']),
                         work_dir=str(tmp_path), random_weights=True)
-    assert 'drag/seconds' not in result['Metrics']  # machine dependent
     assert set(result['Metrics']) == set(metrics) - {'drag/seconds'}
     for key, value in result['Metrics'].items():
         decimals = len(repr(float(value)).split('.')[1])
