@@ -248,6 +248,77 @@ def test_watching_renders_only_due_frames(handlers, state, monkeypatch):
     assert not any(isinstance(h, FramePacer) for h in state.session.hooks)
 
 
+def test_a_watched_drag_renders_one_image_per_pacer_interval(
+        handlers, state, monkeypatch):
+    """The demo's drag loop (pacer, passive recorder) renders at most
+    ceil(steps / k) + 1 images when a frame is due every k steps (the +1 is
+    the final image): the recorder asks for none of its own, it keeps the
+    frames shown plus the final image, and the saved GIF is made of them
+    (opening on the start image). A recorder that asks for an image every
+    step would render steps + 1."""
+    import functools
+    import math
+
+    from mmagic_draggan.demo import drag_runner
+    s, k = state.session, 4
+    add_pair(handlers, state, (20, 30), (60, 30))
+    s.configure(stop_distance=0.)  # all 13 steps run
+    # a clock that ticks one second per step: a frame is due every k steps
+    monkeypatch.setattr(
+        drag_runner, 'FramePacer',
+        functools.partial(FramePacer, clock=lambda: float(s.steps_taken)))
+    monkeypatch.setattr(handlers, 'frame_interval', float(k))
+    renders = []  # every full-image synthesis during the drag
+    model = s.model
+    features, render = model.features, model.render
+
+    def counted_features(*args, return_image=False, **kwargs):
+        if return_image:
+            renders.append('step')
+        return features(*args, return_image=return_image, **kwargs)
+
+    def counted_render(*args, **kwargs):
+        renders.append('render')
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(model, 'features', counted_features)
+    monkeypatch.setattr(model, 'render', counted_render)
+    counter = RenderCounter()
+    s.hooks.append(counter)
+    try:
+        run(handlers, state, max_steps=13)
+    finally:
+        s.hooks.remove(counter)
+        monkeypatch.undo()
+    steps = state.last_result.steps
+    assert steps == 13
+    assert len(renders) <= math.ceil(steps / k) + 1, renders
+    assert renders.count('render') == 1  # the final image
+    shown = [i + 1 for i, r in enumerate(counter.rendered) if r]
+    assert all(b - a >= k for a, b in zip([0] + shown, shown)), shown
+    assert [f.step for f in state.recorder.frames] == shown + [steps]
+    np.testing.assert_array_equal(state.recorder.frames[-1].image,
+                                  state.last_result.image)
+    v, paths = handlers.save(state)
+    gif, = [p for p in paths if p.endswith('.gif')]
+    with Image.open(gif) as g:  # the start image opens it
+        assert g.n_frames >= len(state.recorder.frames) + 1
+
+
+def test_saved_gif_opens_on_the_start_image_after_one_step(handlers,
+                                                          state):
+    """A one-step drag leaves the passive recorder only the final image
+    (recorded as step 1); the saved trajectory still starts on the start
+    image."""
+    add_pair(handlers, state, (20, 30), (60, 30))
+    run(handlers, state, max_steps=1)
+    assert [f.step for f in state.recorder.frames] == [1]
+    v, paths = handlers.save(state)
+    gif, = [p for p in paths if p.endswith('.gif')]
+    with Image.open(gif) as g:
+        assert g.n_frames >= 2
+
+
 def test_frame_pacer_rate_and_consumption():
     """A frame is due after ``min_interval`` and once the page took the last
     one; a dear render spaces frames so rendering stays <= render_share."""

@@ -220,6 +220,8 @@ def _bad_files(tmp):
     (['--drag', '1,2,3,4', '--resume', '{tmp}/old/session.json'],
      '--resume continues'),
     (['--drag', '1,2,3,4', '--device', 'gpu'], "unknown device 'gpu'"),
+    (['--drag', '1,2,3,4', '--frame-interval', '0'],
+     'frame_interval must be an integer >= 1'),
 ])
 def test_cli_bad_inputs_one_line(tmp_path, capsys, args, message):
     _bad_files(tmp_path)
@@ -241,3 +243,25 @@ def test_cli_resume_needs_final_latent(tmp_path, capsys):
     code = load_tool().main(['--resume', str(tmp_path / 'points.json')])
     assert code == 2
     assert 'has no final_latent_file' in capsys.readouterr().err
+
+
+def test_cli_frame_interval_has_one_home():
+    """Without --frame-interval the CLI passes nothing and drag() picks
+    auto_frame_interval(H), whose figures --help shows; an explicit N is
+    passed on as it is."""
+    import inspect
+
+    from mmagic_draggan.apis.drag import drag
+    from mmagic_draggan.engine.hooks import auto_frame_interval
+    tool = load_tool()
+    parser = tool.build_parser()
+    kw = tool.drag_kwargs(parser.parse_args([TINY, '--drag', '1,2,3,4']))
+    assert 'frame_interval' not in kw
+    assert inspect.signature(drag).parameters['frame_interval'].default \
+        is None
+    kw = tool.drag_kwargs(parser.parse_args(
+        [TINY, '--drag', '1,2,3,4', '--frame-interval', '3']))
+    assert kw['frame_interval'] == 3
+    every = '/'.join(str(auto_frame_interval(h)) for h in (64, 256, 512))
+    text = ' '.join(parser.format_help().split())
+    assert f'every {every} steps at 64/256/512 px' in text, text

@@ -123,10 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help='trajectory frames without points and arrows')
     o.add_argument('--fps', type=int, default=None,
                    help='trajectory frames per second (default 10)')
-    o.add_argument('--frame-interval', type=int, default=None,
-                   help='record every N-th step (default: every max(1, H // '
-                   '128)-th, e.g. 4th at 512 px, so rendering frames stays '
-                   'near a quarter of the drag time; the final image always)')
+    # the default is drag()'s: auto_frame_interval of the image size
+    from mmagic_draggan.engine.hooks import auto_frame_interval
+    every = '/'.join(str(auto_frame_interval(h)) for h in (64, 256, 512))
+    o.add_argument('--frame-interval', type=int, default=None, metavar='N',
+                   help='render and record every N-th step for the '
+                   'trajectory (default: by image size, every '
+                   f'{every} steps at 64/256/512 px, so rendering stays near '
+                   'a quarter of the drag time or less; the final image is '
+                   'always recorded; the drag itself does not depend on it)')
     o.add_argument('--no-progress', action='store_true',
                    help='no progress bar')
     return p

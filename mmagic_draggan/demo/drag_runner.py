@@ -5,8 +5,11 @@ step.
 Watching costs little: a step renders its image (a full synthesis, about as
 dear as the step itself on a CPU) only when :class:`FramePacer` says the page
 can show a new frame; the other steps update the step count and status over
-the last frame. Hooks that want images (the trajectory recorder) still get
-theirs, and the final image is always shown.
+the last frame. The final image is always shown. The demo's trajectory
+recorder is passive (``TrajectoryRecorderHook(passive=True)``): it keeps the
+frames shown and the final image and asks for no render of its own, so a
+watched drag renders at the pacer's rate only. Other hooks that want images
+still get theirs (and those count as frames).
 
 Settings from the page go through :meth:`DragSession.configure` (that is,
 :meth:`~mmagic_draggan.structures.DragOptions.replace`), which owns their

@@ -60,9 +60,10 @@ def save_edit(folder: str,
     start = session.initial_image()
     record = session.record(result=result)
     frames = list(frames)
-    if frames and frames[0].step > 1:
-        # the demo's passive recorder holds only the frames the page showed:
-        # open the trajectory on the start image (step 1 tracks on it)
+    if frames and not np.array_equal(frames[0].image, start):
+        # the demo's passive recorder holds only the frames the page showed
+        # and the final image (after one step: only that, with step 1):
+        # open the trajectory on the start image
         frames.insert(0, Frame(0, start, record['handles'],
                                record['targets']))
     content = BundleContent(
