@@ -61,6 +61,23 @@ def test_every_layout_loads_exactly(tmp_path, source, prefix, wrap):
     assert info['noise'] == 'checkpoint' and info['w_avg'] == 'checkpoint'
 
 
+def test_legacy_format_and_mapped_files(tmp_path, source, other):
+    """Zip-format files are memory-mapped (only the tensors used are read);
+    the model owns copies, so rewriting the file afterwards changes nothing.
+    Files in torch's legacy (non-zip) format load too."""
+    path = _save(tmp_path / 'g.pth', source, 'generator_ema.', wrap=True)
+    target = small(0)
+    load_generator_checkpoint(target, path)
+    _save(tmp_path / 'g.pth', other, 'generator_ema.', wrap=True)  # in place
+    assert_same_state(state(target), source)
+    legacy = str(tmp_path / 'legacy.pth')
+    torch.save({'generator.' + k: v for k, v in source.items()}, legacy,
+               _use_new_zipfile_serialization=False)
+    target = small(0)
+    load_generator_checkpoint(target, legacy)
+    assert_same_state(state(target), source)
+
+
 @pytest.mark.parametrize('ema_prefix',
                          ['generator_ema.module.', 'generator_ema.'])
 @pytest.mark.parametrize('wrap', [False, True])

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import pytest
 import torch
 
-from mmagic_draggan.models.modulated_conv import (equalized_weight,
+from mmagic_draggan.models.modulated_conv import (conv_weight,
                                                   resolve_precision,
                                                   style_conv, to_rgb)
 from mmagic_draggan.models.stylegan2_synthesis import (num_blocks,
@@ -272,14 +272,24 @@ def test_real_256_generator_layers_equal_mmagic_modules():
             _close(a, b, f'256 block 5 grads (const styles {const})')
 
 
-def test_weight_cache_follows_load_state_dict(gens):
+def test_conv_weight_is_mmagics_and_follows_load_state_dict(gens):
     gen = _build(64, 1, seed=1)
     other = _build(64, 1, seed=2)
     ws = _latent(gen, 7)
     synthesize(gen, ws, 3)  # fills the cache
-    w_before = equalized_weight(gen.convs[0].conv)[0].clone()
+    for conv in [gen.conv1.conv] + [c.conv for c in gen.convs] + \
+            [t.conv for t in gen.to_rgbs]:
+        weight, wsq, scale = conv_weight(conv)
+        # the parameter itself (no copy), times MMagic's equalised-lr scale
+        assert weight.data_ptr() == conv.weight_orig.data_ptr()
+        hook = next(h for h in conv._forward_pre_hooks.values()
+                    if hasattr(h, 'compute_weight'))
+        _close(scale * weight, hook.compute_weight(conv)[0], 'scale')
+        torch.testing.assert_close(wsq, weight.square().sum(dim=(2, 3)),
+                                   rtol=0, atol=0)
+    wsq_before = conv_weight(gen.convs[0].conv)[1].clone()
     gen.load_state_dict(other.state_dict())
-    assert not torch.equal(equalized_weight(gen.convs[0].conv)[0], w_before)
+    assert not torch.equal(conv_weight(gen.convs[0].conv)[1], wsq_before)
     ref = gen([ws], input_is_latent=True, randomize_noise=False,
               return_latents=True, return_features=True, feat_idx=3)
     feat, img = synthesize(gen, ws, 3)

@@ -244,13 +244,15 @@ class _ResizedWeightedL1(torch.autograd.Function):
             up = F.interpolate(rows_f.reshape(1, C * R, w), size=W,
                                mode='linear', align_corners=False)
             w_chunk = weight[chunk.to(dev)]  # (R, W)
-            g = torch.sign(up).view(C, R, W).mul_(w_chunk)
-            totals.append(torch.dot(up.view(-1), g.view(-1)))  # sum |u| w
+            g = up.sign_().view(C, R, W).mul_(w_chunk)  # in place of up
+            # the column resize's adjoint: g_cols = U_c^T g, (C, R, w)
+            g_cols = torch.ops.aten.upsample_linear1d_backward(
+                g.view(1, C * R, W), [W], [1, C * R, w], False).view(C, R, w)
+            # sum |u| w = <u, g> = <U_c rows_f, g> = <rows_f, U_c^T g>: the
+            # sum at feature width, one pass fewer over the image-size rows
+            totals.append(torch.dot(rows_f.reshape(-1), g_cols.reshape(-1)))
             if need_grad:
-                g_cols = torch.ops.aten.upsample_linear1d_backward(
-                    g.view(1, C * R, W), [W], [1, C * R, w], False)
-                grad[:, k0:k0 + K] += torch.matmul(taps.t(),
-                                                    g_cols.view(C, R, w))
+                grad[:, k0:k0 + K] += torch.matmul(taps.t(), g_cols)
         ctx.save_for_backward(grad)
         if not totals:
             return diff.new_zeros(())

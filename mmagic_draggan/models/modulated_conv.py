@@ -11,10 +11,13 @@ needs no gradient and ``s`` gets its gradient from an elementwise product.
 
 This module evaluates MMagic's own layers (``ModulatedStyleConv``,
 ``ModulatedToRGB``) that way. Every parameter and buffer is read from the
-MMagic module (the equalised-lr weight through the module's own
+MMagic module (the equalised-lr scale from the module's own
 ``EqualizedLR`` hook, the style affine, noise strength, bias, activation
 and blur modules are called as they are), so checkpoints load unchanged and
 the numbers equal MMagic's up to float rounding.
+
+The equalised-lr scale of a weight is put on the styles (``conv(x * s c,
+w) = conv(x * s, c w)``), so no scaled copy of the weights is held.
 
 Two evaluation routes, chosen per layer:
 
@@ -38,8 +41,9 @@ from torch import Tensor, nn
 
 from mmagic_draggan.structures.drag_options import PRECISIONS
 
-# effective (equalised-lr) weights of frozen layers, per module
-_WEIGHT_CACHE: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
+# sum_{k,k} weight**2 of frozen layers and the equalised-lr scale, per module
+_WSQ_CACHE: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
+_SCALE_CACHE: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
 
 
 def _equalized_lr_hook(conv: nn.Module):
@@ -52,42 +56,60 @@ def _equalized_lr_hook(conv: nn.Module):
     return None
 
 
-def equalized_weight(conv: nn.Module) -> Tuple[Tensor, Tensor]:
-    """The weight MMagic's ``ModulatedConv2d`` convolves with, before
-    modulation (``weight_orig`` times the equalised-lr scale), and its
-    squared sums over the kernel window.
+def _equalized_scale(conv: nn.Module, hook, orig: Tensor) -> float:
+    """The factor MMagic's ``EqualizedLR`` hook puts on ``weight_orig``
+    (its gain, fan and lr_mul), read by running the hook's own
+    ``compute_weight`` on ones of the weight's shape (it depends on the
+    shape only)."""
+    key = (hook.name, tuple(orig.shape))
+    hit = _SCALE_CACHE.get(conv)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    probe = type('Probe', (), {})()
+    with torch.no_grad():
+        ones = torch.ones((1, ) * orig.ndim).expand(orig.shape)
+        setattr(probe, hook.name + '_orig', ones)
+        scale = float(hook.compute_weight(probe).reshape(-1)[0])
+    _SCALE_CACHE[conv] = (key, scale)
+    return scale
 
-    The weight is computed by the module's own ``EqualizedLR`` hook (so
-    gain, fan and lr_mul are MMagic's). For frozen weights
-    (``requires_grad=False``) both are cached per module and recomputed
-    whenever the parameter is replaced or modified in place (for instance by
-    ``load_state_dict``, which bumps its version counter).
+
+def conv_weight(conv: nn.Module) -> Tuple[Tensor, Tensor, float]:
+    """The weight MMagic's ``ModulatedConv2d`` convolves with, before
+    modulation, as ``scale * weight``: the stored ``weight_orig`` (no copy)
+    and the equalised-lr factor of the module's own ``EqualizedLR`` hook (so
+    gain, fan and lr_mul are MMagic's); and ``sum_{k,k} weight**2``.
+
+    The factor is applied to the styles by :func:`modulated_conv`
+    (``conv(x * s * scale, weight) = conv(x * s, scale * weight)``), so no
+    scaled copy of the generator's weights is ever held. For frozen weights
+    (``requires_grad=False``) the (O, I) sums are cached per module and
+    recomputed whenever the parameter is replaced or modified in place (for
+    instance by ``load_state_dict``, which bumps its version counter).
 
     Args:
         conv (nn.Module): A MMagic ``ModulatedConv2d``.
 
     Returns:
-        tuple[Tensor, Tensor]: Weight (O, I, k, k) and
-        ``sum_{k,k} weight**2``, (O, I).
+        tuple[Tensor, Tensor, float]: Weight (O, I, k, k) (a view of the
+        parameter), ``sum_{k,k} weight**2`` (O, I) and the scale (1 without
+        equalised lr).
     """
     hook = _equalized_lr_hook(conv)
     orig = conv.weight if hook is None else getattr(conv,
                                                     hook.name + '_orig')
+    scale = 1. if hook is None else _equalized_scale(conv, hook, orig)
+    weight = orig[0]
     if orig.requires_grad and torch.is_grad_enabled():
-        weight = (conv.weight if hook is None else
-                  hook.compute_weight(conv))[0]
-        return weight, weight.square().sum(dim=(2, 3))
+        return weight, weight.square().sum(dim=(2, 3)), scale
     key = (orig.data_ptr(), orig._version, orig.device, orig.dtype,
            tuple(orig.shape))
-    hit = _WEIGHT_CACHE.get(conv)
-    if hit is not None and hit[0] == key:
-        return hit[1]
-    with torch.no_grad():
-        weight = (conv.weight if hook is None else
-                  hook.compute_weight(conv))[0].contiguous()
-        val = (weight, weight.square().sum(dim=(2, 3)))
-    _WEIGHT_CACHE[conv] = (key, val)
-    return val
+    hit = _WSQ_CACHE.get(conv)
+    if hit is None or hit[0] != key:
+        with torch.no_grad():
+            hit = (key, weight.square().sum(dim=(2, 3)))
+        _WSQ_CACHE[conv] = hit
+    return weight, hit[1], scale
 
 
 def conv_styles(conv: nn.Module, w: Tensor) -> Tensor:
@@ -166,8 +188,9 @@ def modulated_conv(conv: nn.Module,
     n = x.shape[0]
     if w.shape[0] != n:
         raise ValueError(f'{n} inputs but {w.shape[0]} latent rows')
-    s = conv_styles(conv, w.detach() if const_style else w)  # (N, I)
-    weight, wsq = equalized_weight(conv)  # (O, I, k, k), (O, I)
+    weight, wsq, scale = conv_weight(conv)  # (O, I, k, k), (O, I), float
+    # the equalised-lr scale goes on the styles: no scaled weight copy
+    s = conv_styles(conv, w.detach() if const_style else w) * scale  # (N, I)
     post = demodulation(wsq, s, conv.eps) if conv.demodulate else \
         s.new_ones(n, weight.shape[0])
     if gain != 1:
@@ -366,7 +389,7 @@ def _no_autocast(device: torch.device):
 
 
 __all__ = [
-    'PRECISIONS', 'equalized_weight', 'conv_styles', 'demodulation',
+    'PRECISIONS', 'conv_weight', 'conv_styles', 'demodulation',
     'modulated_conv', 'style_conv', 'to_rgb', 'resolve_precision',
     'precision_context'
 ]

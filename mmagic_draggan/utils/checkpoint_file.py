@@ -111,6 +111,17 @@ def _unsafe_global(err: Exception) -> Optional[str]:
     return found.group(1) if found else None
 
 
+def _load_mapped(file: Path):
+    """``torch.load(weights_only=True)``, memory-mapped where the file
+    allows it (``torch.save``'s zip format): only the tensors that are used
+    (the generator's, not the discriminator's or the optimiser's) are ever
+    read into memory. Files in the legacy format are read whole."""
+    if zipfile.is_zipfile(file):
+        return torch.load(str(file), map_location='cpu', weights_only=True,
+                          mmap=True)
+    return torch.load(str(file), map_location='cpu', weights_only=True)
+
+
 def read_checkpoint(path: str) -> dict:
     """Load a checkpoint with ``weights_only=True``; check it is a dict.
 
@@ -131,7 +142,7 @@ def read_checkpoint(path: str) -> dict:
     _check_header(file, _sniff(file))
     try:
         with torch.serialization.safe_globals(_NUMPY_GLOBALS):
-            ckpt = torch.load(str(file), map_location='cpu', weights_only=True)
+            ckpt = _load_mapped(file)
     except pickle.UnpicklingError as err:
         name = _unsafe_global(err)
         if name is None:
