@@ -200,20 +200,13 @@ class DragGANInferencer:
         with torch.inference_mode(False), torch.enable_grad():
             return drag(self.model, **inputs)
 
-    def __call__(self,
-                 handles: PointsXY,
-                 targets: PointsXY,
-                 *,
-                 seed: Optional[int] = None,
-                 latent: Union[Tensor, str, None] = None,
-                 inversion: Optional[str] = None,
-                 mask: Union[np.ndarray, str, None] = None,
-                 result_out_dir: Optional[str] = None,
-                 **kwargs) -> DragOutput:
+    def __call__(self, handles: PointsXY, targets: PointsXY,
+                 **inputs: Any) -> DragOutput:
         """Drag ``handles`` to ``targets`` on one start image.
 
         A thin layer over :func:`~.drag.drag` with the built model: the
-        same checks, session and files.
+        same checks, session and files. The keywords (all keyword-only) are
+        those of :meth:`preprocess`, which also takes the drag options.
 
         Args:
             handles (list | np.ndarray): Handle points, (N, 2) image pixels
@@ -255,10 +248,7 @@ class DragGANInferencer:
                 unequal counts), start, mask, latent, options or output
                 folder; raised before any step runs or file is written.
         """
-        inputs = self.preprocess(handles, targets, seed=seed, latent=latent,
-                                 inversion=inversion, mask=mask,
-                                 result_out_dir=result_out_dir, **kwargs)
-        return self.forward(inputs)
+        return self.forward(self.preprocess(handles, targets, **inputs))
 
 
 __all__ = ['DragGANInferencer', 'CALL_PARAMETERS']

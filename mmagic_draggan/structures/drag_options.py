@@ -41,7 +41,7 @@ def default_stop_distance(image_size: int) -> float:
     return max(2 * image_size / 512, 2.)
 
 
-#: Synthesis precisions (besides ``'auto'``), see
+#: Synthesis precisions, see
 #: :func:`~mmagic_draggan.models.modulated_conv.resolve_precision`.
 PRECISIONS: Tuple[str, ...] = ('fp32', 'bf16', 'tf32')
 

@@ -111,12 +111,13 @@ def _unsafe_global(err: Exception) -> Optional[str]:
     return found.group(1) if found else None
 
 
-def _load_mapped(file: Path):
+def _load_mapped(file: Path, head: bytes):
     """``torch.load(weights_only=True)``, memory-mapped where the file
-    allows it (``torch.save``'s zip format): only the tensors that are used
-    (the generator's, not the discriminator's or the optimiser's) are ever
-    read into memory. Files in the legacy format are read whole."""
-    if zipfile.is_zipfile(file):
+    allows it (``torch.save``'s zip format, told by its sniffed ``head``):
+    only the tensors that are used (the generator's, not the
+    discriminator's or the optimiser's) are ever read into memory. Files in
+    the legacy format are read whole."""
+    if head[:4] == b'PK\x03\x04':  # a zip archive's local file header
         return torch.load(str(file), map_location='cpu', weights_only=True,
                           mmap=True)
     return torch.load(str(file), map_location='cpu', weights_only=True)
@@ -139,10 +140,11 @@ def read_checkpoint(path: str) -> dict:
     file = Path(path)
     if not file.is_file():
         raise CheckpointError(missing_checkpoint_message(str(file)))
-    _check_header(file, _sniff(file))
+    head = _sniff(file)
+    _check_header(file, head)
     try:
         with torch.serialization.safe_globals(_NUMPY_GLOBALS):
-            ckpt = _load_mapped(file)
+            ckpt = _load_mapped(file, head)
     except pickle.UnpicklingError as err:
         name = _unsafe_global(err)
         if name is None:
