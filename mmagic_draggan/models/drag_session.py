@@ -23,8 +23,11 @@ from mmagic_draggan.structures.points import (PointsXY, check_point_pairs,
                                               rc_to_xy, xy_to_rc)
 from mmagic_draggan.structures.start_image import (check_seed,
                                                    check_truncation)
+from mmagic_draggan.utils.memory import release_freed_memory
 from mmagic_draggan.utils.paths import portable_path
 from .draggan import DragGAN, to_uint8_image
+from .feature_maps import FeatureMap
+from .feature_windows import Box, handle_boxes
 from .modulated_conv import resolve_precision
 
 
@@ -299,22 +302,62 @@ class DragSession:
     # ------------------------------------------------------------------
     # the algorithm
     def _begin_drag(self) -> None:
-        mode = self.options.mode
         self._set_base(self.latent)
         self._new_drag = False
-        with torch.no_grad():
-            # the same route as the steps (grad_rows): F of the first step
-            # equals F0 bit for bit, where the L1 mask term has its kink
-            feats0, _ = self.model.features(
-                self.latent, mode=mode,
-                grad_rows=self.options.num_opt_latents,
-                precision=self.precision)
-            self._feats0 = type(feats0)(feats0.feat.detach(), feats0.size)
-            if len(self._handles_rc):
+        self._feats0 = None
+        windows = self._step_windows()
+        if windows is None:
+            feats0 = self._start_features()
+        else:
+            # no mask term: the reference features from the same windows as
+            # the first step's (so it finds each handle where it is)
+            with torch.no_grad():
+                feats0, _ = self.model.features(
+                    self._base, mode=self.options.mode,
+                    grad_rows=self.options.num_opt_latents,
+                    precision=self.precision, windows=windows)
+        if len(self._handles_rc):
+            with torch.no_grad():
                 self._ref_feats = feats0.sample(
                     self._handles_rc).t().contiguous()  # (N, C)
-            else:
-                self._ref_feats = None
+        else:
+            self._ref_feats = None
+
+    def _start_features(self) -> FeatureMap:
+        """``F0``: the whole feature map of the drag's start latent, made
+        when the mask term first needs it."""
+        if self._feats0 is None:
+            with torch.no_grad():
+                # the same route as the steps (grad_rows): F of the first
+                # step equals F0 bit for bit, where the L1 mask term has its
+                # kink
+                feats0, _ = self.model.features(
+                    self._base, mode=self.options.mode,
+                    grad_rows=self.options.num_opt_latents,
+                    precision=self.precision)
+                self._feats0 = type(feats0)(feats0.feat.detach(),
+                                            feats0.size)
+            release_freed_memory()  # the whole-map pass's buffers
+        return self._feats0
+
+    def _step_windows(self) -> Optional[List[Box]]:
+        """:meth:`_windows` in ``'fast'`` mode; None in ``'exact'``."""
+        return self._windows() if self.options.mode == 'fast' else None
+
+    def _windows(self) -> Optional[List[Box]]:
+        """Image boxes around the handles outside which this step reads no
+        ``F`` (tracker window, then the motion loss around the tracked
+        handle), or None when it needs the whole map: a mask term, no
+        handles, or a tracker / loss that does not state its ``reach``."""
+        tracker, loss = self.model.tracker, self.model.motion_loss
+        opts = self.options
+        if not len(self._handles_rc) or (
+                self._mask is not None and opts.lambda_mask > 0) or \
+                not (hasattr(tracker, 'reach') and hasattr(loss, 'reach')):
+            return None
+        H = self.image_size
+        reach = tracker.reach(opts.r2_px(H)) + loss.reach(opts.r1_px(H))
+        return handle_boxes(self._handles_rc, reach, (H, H))
 
     def _wants_image(self) -> bool:
         return any(h.wants_image(self) for h in self.hooks)
@@ -333,12 +376,19 @@ class DragSession:
             self._begin_drag()
         mode = self.options.mode
         want_image = return_image or self._wants_image()
+        windows = self._step_windows()
+        rows = self.options.num_opt_latents
         with torch.enable_grad():  # also under a caller's no_grad
             ws = self._current_latent()
+            # in 'fast' mode the image is a separate render (in bands, see
+            # DragGAN.render): whether a step shows its image never changes
+            # its numbers, and it equals the session's renders bit for bit
             feats, img = self.model.features(
-                ws, mode=mode, return_image=want_image,
-                grad_rows=self.options.num_opt_latents,
-                precision=self.precision)
+                ws, mode=mode, return_image=want_image and mode != 'fast',
+                grad_rows=rows, precision=self.precision, windows=windows)
+        if want_image and mode == 'fast':
+            img = self.model.render(ws.detach(), grad_rows=rows,
+                                    precision=self.precision)
         loss_value = None
         converged = True
         if len(self._handles_rc):
@@ -349,10 +399,12 @@ class DragSession:
             dists = (self._targets_rc - self._handles_rc).norm(dim=1)
             converged = bool((dists <= self.stop_distance).all())
             if not converged:
+                masked = self._mask is not None and opts.lambda_mask > 0
                 with torch.enable_grad():
                     loss = self.model.motion_loss(
                         feats, self._handles_rc, self._targets_rc,
-                        mask=self._mask, feats0=self._feats0,
+                        mask=self._mask,
+                        feats0=self._start_features() if masked else None,
                         r1=opts.r1_px(H), lambda_mask=opts.lambda_mask)
                 if loss is not None:
                     self._optim.zero_grad(set_to_none=True)

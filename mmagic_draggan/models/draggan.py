@@ -16,10 +16,14 @@ from mmagic_draggan.utils.checkpoint import (CheckpointError,
                                              load_generator_state)
 from mmagic_draggan.utils.fingerprint import (config_fingerprint,
                                               weights_fingerprint)
+from mmagic_draggan.utils.memory import release_freed_memory
 from mmagic_draggan.utils.paths import portable_path
-from .feature_maps import FeatureMap, build_feature_map
+from .feature_maps import FeatureMap, WindowedFeatureMap, build_feature_map
+from .feature_windows import (Box, feature_box_size,
+                              image_box_to_feature_box)
 from .inversion.common import apply_synthesis_delta
-from .stylegan2_synthesis import num_blocks, synthesize
+from .stylegan2_synthesis import (num_blocks, synthesize, synthesize_bands,
+                                  synthesize_windows)
 
 if TYPE_CHECKING:
     from .drag_session import DragSession
@@ -71,8 +75,9 @@ class DragGAN(BaseModel):
         max_steps (int): Step limit of one :meth:`DragSession.run`.
             Defaults to 300.
         mode (str): ``'fast'`` (synthesis stopped at the feature block,
-            features read lazily at the needed pixels, image rendered only on
-            demand) or ``'exact'`` (full synthesis and a dense image-size
+            which is synthesised only around the handles unless a mask term
+            needs all of it; features read lazily at the needed pixels;
+            image rendered only on demand, in bands) or ``'exact'`` (full synthesis and a dense image-size
             feature map each step, DESIGN.md literally). Defaults to
             ``'fast'``.
         drag_hooks (list[dict], optional): Drag hooks (``HOOKS``) that every
@@ -205,7 +210,8 @@ class DragGAN(BaseModel):
                  mode: str = 'fast',
                  return_image: bool = False,
                  grad_rows: Optional[int] = None,
-                 precision: str = 'fp32'
+                 precision: str = 'fp32',
+                 windows: Optional[Sequence[Box]] = None
                  ) -> Tuple[FeatureMap, Optional[Tensor]]:
         """Features ``F`` (and optionally the image) of W+ latents.
 
@@ -222,6 +228,12 @@ class DragGAN(BaseModel):
                 (``'fp32'``, ``'bf16'``, ``'tf32'``, see
                 :func:`.modulated_conv.resolve_precision`); ``'exact'`` mode
                 always runs MMagic's fp32 forward. Defaults to ``'fp32'``.
+            windows (Sequence[Box], optional): Image boxes ``(row0, row1,
+                col0, col1)`` (half-open pixels) outside which ``F`` will not
+                be read. In ``'fast'`` mode without the image the synthesis
+                then runs the feature block only where those pixels need it
+                (:func:`.stylegan2_synthesis.synthesize_windows`) and ``F``
+                is a :class:`WindowedFeatureMap`; ignored otherwise.
 
         Returns:
             tuple[FeatureMap, Tensor | None]: ``F`` at image size (C, H, W)
@@ -235,6 +247,16 @@ class DragGAN(BaseModel):
                                  return_features=True, feat_idx=self.feat_idx)
             return build_feature_map(out['feats'], size, dense=True), \
                 out['fake_img']
+        windows = [b for b in windows or () if b[1] > b[0] and b[3] > b[2]]
+        if windows and not return_image:
+            side = 4 * 2**self.feat_idx
+            boxes = [image_box_to_feature_box(b, (side, side), size)
+                     for b in windows]
+            crops = synthesize_windows(
+                self.generator, ws, self.feat_idx, boxes,
+                grad_rows=grad_rows, precision=precision,
+                box_size=feature_box_size(windows, (side, side), size))
+            return WindowedFeatureMap(crops, (side, side), size), None
         feat, img = synthesize(self.generator, ws, self.feat_idx,
                                return_image=return_image, image_grad=False,
                                grad_rows=grad_rows, precision=precision)
@@ -247,6 +269,10 @@ class DragGAN(BaseModel):
                precision: str = 'fp32') -> Tensor:
         """The image of W+ latents, (N, 3, H, W) in [-1, 1].
 
+        The large last blocks run one band of rows at a time
+        (:func:`.stylegan2_synthesis.synthesize_bands`: the same image up to
+        float rounding, a fraction of the memory of a whole-map synthesis).
+
         Args:
             ws (Tensor): W+ latents, (N, num_latents, style_channels).
             grad_rows (int, optional): As in :meth:`features`; a session
@@ -255,9 +281,10 @@ class DragGAN(BaseModel):
             precision (str): As in :meth:`features` (a session passes its
                 own, for the same reason). Defaults to ``'fp32'``.
         """
-        return synthesize(self.generator, ws.to(self.device),
-                          self.feat_idx, return_image=True,
-                          grad_rows=grad_rows, precision=precision)[1]
+        img = synthesize_bands(self.generator, ws.to(self.device),
+                               grad_rows=grad_rows, precision=precision)
+        release_freed_memory()
+        return img
 
     # ------------------------------------------------------------------
     # inversions (a photo's pivot latent and tuned weights)

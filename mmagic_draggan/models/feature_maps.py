@@ -158,16 +158,9 @@ class LazyFeatureMap(FeatureMap):
 
     def window(self, rows: Tensor, cols: Tensor) -> Tensor:
         f = self.feat[0]  # (C, h, w)
-        dev = f.device
-        h, w = f.shape[1:]
-        r_lo, r_hi, r_w = (t.to(dev) for t in resize_source_index(
-            rows, h, self.size[0]))
-        c_lo, c_hi, c_w = (t.to(dev) for t in resize_source_index(
-            cols, w, self.size[1]))
-        # rows first, then cols: the same order as upsample_bilinear2d
-        rows_f = f[:, r_lo] * (1 - r_w)[None, :, None] + \
-            f[:, r_hi] * r_w[None, :, None]  # (C, R, w)
-        return rows_f[:, :, c_lo] * (1 - c_w) + rows_f[:, :, c_hi] * c_w
+        return _resized_window(f, resize_source_index(
+            rows, f.shape[1], self.size[0]), resize_source_index(
+                cols, f.shape[2], self.size[1]))
 
     def dense(self) -> Tensor:
         return F.interpolate(
@@ -196,6 +189,95 @@ class LazyFeatureMap(FeatureMap):
             return super().weighted_l1(other, weight)
         diff = self.feat[0] - other.feat[0].detach().to(self.feat.device)
         return resized_weighted_l1(diff, weight, self.size)
+
+
+def _resized_window(f: Tensor, row_taps: Tuple[Tensor, Tensor, Tensor],
+                    col_taps: Tuple[Tensor, Tensor, Tensor]) -> Tensor:
+    """Bilinear resize of the (C, h, w) map ``f`` at the pixels whose taps
+    (:func:`resize_source_index`, indices into ``f``) are given; rows first,
+    then cols, the same order as ``upsample_bilinear2d``. Returns (C, R, K).
+    """
+    dev = f.device
+    r_lo, r_hi, r_w = (t.to(dev) for t in row_taps)
+    c_lo, c_hi, c_w = (t.to(dev) for t in col_taps)
+    rows_f = f[:, r_lo] * (1 - r_w)[None, :, None] + \
+        f[:, r_hi] * r_w[None, :, None]  # (C, R, w)
+    return rows_f[:, :, c_lo] * (1 - c_w) + rows_f[:, :, c_hi] * c_w
+
+
+class WindowMissError(RuntimeError):
+    """A read of a :class:`WindowedFeatureMap` outside its boxes."""
+
+
+class WindowedFeatureMap(FeatureMap):
+    """``F`` known only inside boxes of the generator feature map (what
+    :func:`~.stylegan2_synthesis.synthesize_windows` computes around the
+    handles), read like a :class:`LazyFeatureMap`.
+
+    A read outside every box is a bug in the caller's boxes, not a value:
+    it raises instead of returning anything.
+
+    Args:
+        crops (list[tuple[Box, Tensor]]): ``(box, features)`` pairs, box
+            ``(row0, row1, col0, col1)`` half-open in feature-map pixels,
+            features (1, C, box rows, box cols).
+        feat_size (tuple[int, int]): Whole feature map size (h, w).
+        size (tuple[int, int]): Image size (H, W).
+    """
+
+    def __init__(self, crops: List[Tuple[Tuple[int, int, int, int], Tensor]],
+                 feat_size: Tuple[int, int], size: Tuple[int, int]):
+        assert crops and all(t.ndim == 4 and t.shape[0] == 1
+                             for _, t in crops), [t.shape for _, t in crops]
+        self.crops = [(tuple(int(v) for v in box), t) for box, t in crops]
+        self.feat_size = (int(feat_size[0]), int(feat_size[1]))
+        self.size = (int(size[0]), int(size[1]))
+        self.channels = crops[0][1].shape[1]
+
+    @property
+    def feat(self) -> Tensor:
+        raise AttributeError(
+            'a WindowedFeatureMap holds the features around the handles '
+            'only; build the whole map (DragGAN.features without windows) '
+            'for a mask term or a start-of-drag F0')
+
+    def window(self, rows: Tensor, cols: Tensor) -> Tensor:
+        r_taps = resize_source_index(rows, self.feat_size[0], self.size[0])
+        c_taps = resize_source_index(cols, self.feat_size[1], self.size[1])
+        need_r = (int(r_taps[0].min()), int(r_taps[1].max()))
+        need_c = (int(c_taps[0].min()), int(c_taps[1].max()))
+        for (r0, r1, c0, c1), t in self.crops:
+            if r0 <= need_r[0] and need_r[1] < r1 and \
+                    c0 <= need_c[0] and need_c[1] < c1:
+                return _resized_window(
+                    t[0], (r_taps[0] - r0, r_taps[1] - r0, r_taps[2]),
+                    (c_taps[0] - c0, c_taps[1] - c0, c_taps[2]))
+        raise WindowMissError(
+            f'features of rows {need_r} and cols {need_c} of the '
+            f'{self.feat_size} map were read, but only the boxes '
+            f'{[box for box, _ in self.crops]} were synthesised: the '
+            'windows given to the synthesis are too small')
+
+    def sample(self, points_rc: Tensor) -> Tensor:
+        """As :meth:`FeatureMap.sample`; points in different boxes (say,
+        one per handle) are read box by box."""
+        try:
+            return super().sample(points_rc)
+        except WindowMissError:
+            if len(points_rc) < 2:
+                raise
+        return torch.cat([super(WindowedFeatureMap, self).sample(p[None])
+                          for p in points_rc], dim=1)
+
+    def dense(self) -> Tensor:
+        raise NotImplementedError(
+            'a WindowedFeatureMap has no dense form; synthesise the whole '
+            'map instead')
+
+    def weighted_l1(self, other: FeatureMap, weight: Tensor) -> Tensor:
+        raise NotImplementedError(
+            'the mask term needs the whole feature map; synthesise it '
+            'without windows')
 
 
 def _row_chunks(rows: Tensor, per_chunk: int) -> List[Tensor]:

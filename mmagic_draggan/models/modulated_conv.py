@@ -158,7 +158,8 @@ def modulated_conv(conv: nn.Module,
                    precision: str = 'fp32',
                    gain: float = 1.,
                    bias: Optional[Tensor] = None,
-                   const_style: bool = False) -> Tensor:
+                   const_style: bool = False,
+                   fold: bool = True) -> Tensor:
     """``gain * ModulatedConv2d.forward(x, w) + bias``, on activations.
 
     Route: for one sample whose style needs no gradient the modulation and
@@ -179,6 +180,9 @@ def modulated_conv(conv: nn.Module,
             the blur of an up-sampling conv.
         const_style (bool): The caller guarantees that ``w`` needs no
             gradient (it is detached here, so the fold route applies).
+        fold (bool): Whether the fold route may be taken. False for small
+            inputs (a crop around a handle), where scaling the activations
+            costs less than a modulated copy of the weight.
 
     Returns:
         Tensor: Output features, shape (N, O, H', W') with H' = 2H after an
@@ -197,7 +201,7 @@ def modulated_conv(conv: nn.Module,
         post = post * gain  # (N, O)
     # the route depends on const_style only (not on the grad mode), so that
     # equal arguments give bit-equal results with and without autograd
-    fold = n == 1 and const_style
+    fold = fold and n == 1 and const_style
     lowp = precision == 'bf16'
     if fold:
         cin = x
@@ -235,7 +239,8 @@ def style_conv(layer: nn.Module,
                w: Tensor,
                noise: Optional[Tensor],
                precision: str = 'fp32',
-               const_style: bool = False) -> Tensor:
+               const_style: bool = False,
+               fold: bool = True) -> Tensor:
     """MMagic ``ModulatedStyleConv.forward(x, w, noise=noise)``.
 
     The modulated conv, then MMagic's noise injection and fused bias + leaky
@@ -255,6 +260,7 @@ def style_conv(layer: nn.Module,
         precision (str): ``'fp32'`` or ``'bf16'``. Default: ``'fp32'``.
         const_style (bool): ``w`` needs no gradient (see
             :func:`modulated_conv`).
+        fold (bool): See :func:`modulated_conv`.
 
     Returns:
         Tensor: Output features (N, O, H', W'), float32 (bfloat16 with
@@ -266,7 +272,8 @@ def style_conv(layer: nn.Module,
                                   'scale: use the MMagic module')
     scale = float(act.scale)
     out = modulated_conv(layer.conv, x, w, precision, gain=scale,
-                         bias=act.bias * scale, const_style=const_style)
+                         bias=act.bias * scale, const_style=const_style,
+                         fold=fold)
     if noise is None:
         noise = out.new_empty(out.shape[0], 1, *out.shape[2:]).normal_()
     strength = layer.noise_injector.weight * scale

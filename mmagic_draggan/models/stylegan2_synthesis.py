@@ -18,18 +18,26 @@ Block index ``b`` counts the 4x4 stage as 0; block ``b >= 1`` has resolution
 (conv); its ``to_rgb`` uses row ``2b + 1``. Noise is always the generator's
 stored ``injected_noise_*`` buffers (never re-sampled).
 """
-from typing import Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
+from .feature_windows import Box, box_area, clip_box, expand_box, fit_box
 from .modulated_conv import (PRECISIONS, precision_context,
                              resolve_precision, style_conv, to_rgb)
 
 IMPLS = ('fast', 'mmagic')
 
 __all__ = ['IMPLS', 'PRECISIONS', 'num_blocks', 'resolve_precision',
-           'synthesize', 'synthesize_rest']
+           'synthesize', 'synthesize_bands', 'synthesize_rest',
+           'synthesize_windows']
+
+#: crop the blocks whose needed boxes cover less than this share of the map
+WINDOW_SHARE = 0.5
+#: elements (C x rows x W) of the last block's map per band of
+#: :func:`synthesize_bands`
+BAND_ELEMENTS = 1 << 22
 
 
 def num_blocks(generator: nn.Module) -> int:
@@ -79,25 +87,9 @@ def synthesize(generator: nn.Module,
         (N, C_b, 4 * 2**b, 4 * 2**b), float32, and the image (N, 3, H, W) in
         [-1, 1] (None when ``return_image`` is False).
     """
-    if ws.ndim != 3 or ws.shape[1] != generator.num_latents:
-        raise ValueError(
-            f'ws must have shape (N, {generator.num_latents}, '
-            f'{generator.style_channels}); got {tuple(ws.shape)}')
-    if not 0 <= feat_idx < num_blocks(generator):
-        raise ValueError(f'feat_idx must be in [0, {num_blocks(generator)}) '
-                         f'for out_size {generator.out_size}; got {feat_idx}')
-    if impl not in IMPLS:
-        raise ValueError(f'impl must be one of {IMPLS}; got {impl!r}')
-    precision = resolve_precision(precision, ws.device)
-    if impl == 'mmagic' and precision != 'fp32':
-        raise ValueError("impl='mmagic' runs in fp32 only")
-    if grad_rows is None:
-        grad_rows = _default_grad_rows(ws)
-    layers = _Layers(impl, precision, int(grad_rows))
-    noise = [
-        getattr(generator, f'injected_noise_{i}')
-        for i in range(generator.num_injected_noises)
-    ]
+    layers, noise = _prepare(generator, ws, feat_idx, impl, precision,
+                             grad_rows)
+    precision = layers.precision
     rgb_grad = image_grad and torch.is_grad_enabled()
     with precision_context(precision, ws.device):
         out = generator.constant_input(ws)
@@ -122,6 +114,244 @@ def synthesize(generator: nn.Module,
     return feat, img
 
 
+def _prepare(generator: nn.Module, ws: Tensor, feat_idx: int, impl: str,
+             precision: str, grad_rows: Optional[int]
+             ) -> Tuple['_Layers', List[Tensor]]:
+    """Check the arguments; the layer evaluator and the noise buffers."""
+    if ws.ndim != 3 or ws.shape[1] != generator.num_latents:
+        raise ValueError(
+            f'ws must have shape (N, {generator.num_latents}, '
+            f'{generator.style_channels}); got {tuple(ws.shape)}')
+    if not 0 <= feat_idx < num_blocks(generator):
+        raise ValueError(f'feat_idx must be in [0, {num_blocks(generator)}) '
+                         f'for out_size {generator.out_size}; got {feat_idx}')
+    if impl not in IMPLS:
+        raise ValueError(f'impl must be one of {IMPLS}; got {impl!r}')
+    precision = resolve_precision(precision, ws.device)
+    if impl == 'mmagic' and precision != 'fp32':
+        raise ValueError("impl='mmagic' runs in fp32 only")
+    if grad_rows is None:
+        grad_rows = _default_grad_rows(ws)
+    noise = [
+        getattr(generator, f'injected_noise_{i}')
+        for i in range(generator.num_injected_noises)
+    ]
+    return _Layers(impl, precision, int(grad_rows)), noise
+
+
+def synthesize_windows(generator: nn.Module,
+                       ws: Tensor,
+                       feat_idx: int,
+                       boxes: Sequence[Box],
+                       impl: str = 'fast',
+                       precision: str = 'fp32',
+                       grad_rows: Optional[int] = None,
+                       box_size: Optional[Tuple[int, int]] = None
+                       ) -> List[Tuple[Box, Tensor]]:
+    """The features of block ``feat_idx`` inside ``boxes`` only.
+
+    Every layer of the synthesis is local (3x3 convolutions, the
+    transposed conv + blur of an up-sampling conv, per-pixel noise, bias and
+    activation), so a box of the feature block depends on a box of each
+    earlier map only: its receptive field. This walks the blocks back from
+    ``boxes`` to find those boxes, runs the whole map while the boxes would
+    cover at least :data:`WINDOW_SHARE` of it, and from there on each layer
+    on its box only. A layer runs on a crop exactly as on the whole map
+    (same padding, the crop's part of the noise) and then keeps the part of
+    its output that the crop determines (away from the crop's inner edges),
+    so the features equal :func:`synthesize`'s inside the boxes up to float
+    rounding, and so does the gradient of anything computed from them.
+
+    Each box and each box of its receptive field has a size fixed by
+    ``box_size`` alone (shifted inwards at the map borders, never clipped,
+    see :func:`~.feature_windows.fit_box`), so a drag's steps convolve the
+    same few shapes again and again: no growing cache of convolution
+    primitives, whatever the handles do.
+
+    Args:
+        generator (nn.Module): A MMagic ``StyleGANv2Generator``.
+        ws (Tensor): W+ latents, shape (N, num_latents, style_channels).
+        feat_idx (int): Synthesis block of the features.
+        boxes (Sequence[Box]): Needed pixels of the feature block's map
+            (``(row0, row1, col0, col1)``, half-open, at its resolution
+            ``4 * 2**feat_idx``); duplicates are dropped.
+        impl, precision, grad_rows: As in :func:`synthesize`.
+        box_size (tuple[int, int], optional): (rows, cols) of every
+            feature box, at least each box's size. Default: the largest
+            box's.
+
+    Returns:
+        list[tuple[Box, Tensor]]: ``(box, features)`` pairs, each box
+        containing one of ``boxes``: features (N, C_b, box rows, box cols),
+        float32. A single pair with the whole map when cropping would not
+        pay.
+    """
+    layers, noise = _prepare(generator, ws, feat_idx, impl, precision,
+                             grad_rows)
+    side = 4 * 2**feat_idx
+    boxes = sorted({clip_box(b, side, side) for b in boxes})
+    boxes = [b for b in boxes if box_area(b) > 0]
+    if not boxes:
+        raise ValueError('synthesize_windows needs at least one non-empty '
+                         f'box inside the {side}x{side} feature map')
+    if box_size is None:
+        box_size = (max(b[1] - b[0] for b in boxes),
+                    max(b[3] - b[2] for b in boxes))
+    # back from the feature block, per box: the needed output of each
+    # block's conv (outs[b]) and of its up-sampling conv (mids[b]), each of
+    # a size that depends on box_size only
+    plans = []
+    for box in boxes:
+        size = tuple(int(v) for v in box_size)
+        outs = {feat_idx: fit_box(box, *size, side, side)}
+        mids = {}
+        for b in range(feat_idx, 0, -1):
+            n = 4 * 2**b
+            pad = generator.convs[2 * b - 1].conv.padding
+            size = tuple(v + 2 * pad for v in size)
+            r0, r1, c0, c1 = outs[b]
+            mids[b] = fit_box((r0 - pad, r1 + pad, c0 - pad, c1 + pad),
+                              *size, n, n)
+            size = tuple(v // 2 + 3 for v in size)  # see _up_input
+            outs[b - 1] = fit_box(_up_input(mids[b], None), *size, n // 2,
+                                  n // 2)
+        plans.append((outs, mids))
+    first = 0  # the last block run on the whole map
+    for b in range(feat_idx, 0, -1):
+        n = 4 * 2**b
+        if sum(box_area(p[0][b]) for p in plans) >= WINDOW_SHARE * n * n:
+            first = b
+            break
+    with precision_context(layers.precision, ws.device):
+        out = generator.constant_input(ws)
+        out = layers.conv(generator.conv1, out, ws, 0, noise[0])
+        for b in range(1, first + 1):
+            out = _block(generator, ws, out, noise, b, layers)
+        if first == feat_idx:
+            return [((0, side, 0, side), out.float())]
+        crops = []
+        for outs, mids in plans:
+            x, at = _crop(out, outs[first]), outs[first]
+            for b in range(first + 1, feat_idx + 1):
+                # the up-sampling conv of the crop gives the map's pixels
+                # 2 * at; keep the part ``mids[b]`` it determines
+                ups = tuple(2 * v for v in at)
+                x = layers.conv(generator.convs[2 * b - 2], x, ws, 2 * b - 1,
+                                _crop(noise[2 * b - 1], ups), fold=False)
+                x, at = _crop(x, mids[b], ups), mids[b]
+                x = layers.conv(generator.convs[2 * b - 1], x, ws, 2 * b,
+                                _crop(noise[2 * b], at), fold=False)
+                x, at = _crop(x, outs[b], at), outs[b]
+            crops.append((at, x.float()))
+    return crops
+
+
+def synthesize_bands(generator: nn.Module,
+                     ws: Tensor,
+                     impl: str = 'fast',
+                     precision: str = 'fp32',
+                     grad_rows: Optional[int] = None,
+                     band_elements: Optional[int] = None) -> Tensor:
+    """The image, with the large last blocks run one band of rows at a time.
+
+    The same walk as :func:`synthesize` up to the last block whose needed
+    part covers at least :data:`WINDOW_SHARE` of its map; from there each
+    band of image rows runs the blocks (features and RGB skip image) on its
+    receptive field only, as in :func:`synthesize_windows`. Equal to
+    :func:`synthesize`'s image up to float rounding, with peak memory of
+    about a band (``band_elements`` elements of the last block's
+    ``(C, rows, W)`` map, at least 16 rows) instead of the whole map.
+
+    Args:
+        generator (nn.Module): A MMagic ``StyleGANv2Generator``.
+        ws (Tensor): W+ latents, shape (N, num_latents, style_channels).
+        impl, precision, grad_rows: As in :func:`synthesize`.
+        band_elements (int, optional): See above; defaults to
+            :data:`BAND_ELEMENTS`.
+
+    Returns:
+        Tensor: The image (N, 3, H, W) in [-1, 1], float32.
+    """
+    last = num_blocks(generator) - 1
+    layers, noise = _prepare(generator, ws, last, impl, precision,
+                             grad_rows)
+    side = 4 * 2**last
+    per_row = generator.channels[side] * side
+    rows = max(16, int(band_elements or BAND_ELEMENTS) // per_row)
+    bands = [(a, min(a + rows, side), 0, side) for a in range(0, side, rows)]
+    # back from the image, per band: needed block outputs (outs), up-sampling
+    # conv outputs (mids) and RGB skip images (skips)
+    plans = []
+    for band in bands:
+        outs, mids, skips = {last: band}, {}, {last: band}
+        for b in range(last, 0, -1):
+            n = 4 * 2**b
+            pad = generator.convs[2 * b - 1].conv.padding
+            mids[b] = expand_box(outs[b], pad, n, n)
+            skips[b - 1] = _up_input(skips[b], n // 2)
+            a, c = _up_input(mids[b], n // 2), skips[b - 1]
+            outs[b - 1] = (min(a[0], c[0]), max(a[1], c[1]), min(a[2], c[2]),
+                           max(a[3], c[3]))
+        plans.append((outs, mids, skips))
+    # (memory) the blocks where one band needs less than the share
+    first = 0
+    for b in range(last, 0, -1):
+        n = 4 * 2**b
+        if max(box_area(p[0][b]) for p in plans) >= WINDOW_SHARE * n * n:
+            first = b
+            break
+    with precision_context(layers.precision, ws.device):
+        out = generator.constant_input(ws)
+        out = layers.conv(generator.conv1, out, ws, 0, noise[0])
+        skip = layers.rgb(generator.to_rgb1, out, ws, 1, None)
+        for b in range(1, first + 1):
+            out = _block(generator, ws, out, noise, b, layers)
+            skip = layers.rgb(generator.to_rgbs[b - 1], out, ws, 2 * b + 1,
+                              skip)
+        if first == last:
+            return _finish_image(generator, skip)
+        parts = []
+        for outs, mids, skips in plans:
+            x, at = _crop(out, outs[first]), outs[first]
+            sk, at_s = _crop(skip, skips[first]), skips[first]
+            for b in range(first + 1, last + 1):
+                ups = tuple(2 * v for v in at)
+                x = layers.conv(generator.convs[2 * b - 2], x, ws, 2 * b - 1,
+                                _crop(noise[2 * b - 1], ups))
+                x, at = _crop(x, mids[b], ups), mids[b]
+                x = layers.conv(generator.convs[2 * b - 1], x, ws, 2 * b,
+                                _crop(noise[2 * b], at))
+                x, at = _crop(x, outs[b], at), outs[b]
+                rgb_layer = generator.to_rgbs[b - 1]
+                # ModulatedToRGB: conv(x) + bias, plus the up-sampled skip
+                rgb = layers.rgb(rgb_layer, _crop(x, skips[b], at), ws,
+                                 2 * b + 1, None)
+                up = rgb_layer.upsample(sk)
+                sk = rgb + _crop(up, skips[b], tuple(2 * v for v in at_s))
+                at_s = skips[b]
+            parts.append(sk)
+        return _finish_image(generator, torch.cat(parts, dim=2))
+
+
+def _up_input(box: Box, n_in: Optional[int]) -> Box:
+    """Input box of an up-sampling conv (stride-2 transposed 3x3 conv, then
+    MMagic's 4-tap blur with padding 1) for output ``box``: output pixel
+    ``j`` reads input pixels ``ceil((j - 3) / 2) .. floor((j + 2) / 2)``,
+    so ``m`` output rows read at most ``m // 2 + 3`` input rows. Clipped to
+    an ``n_in`` map unless that is None. The same box serves the RGB skip's
+    up-sampling (MMagic's ``UpsampleUpFIRDn``, padding (2, 1): ``ceil((j -
+    2) / 2) .. floor((j + 1) / 2)``, inside the former)."""
+    r0, r1, c0, c1 = box
+    out = ((r0 - 2) // 2, (r1 + 1) // 2 + 1, (c0 - 2) // 2, (c1 + 1) // 2 + 1)
+    return out if n_in is None else clip_box(out, n_in, n_in)
+
+
+def _crop(x: Tensor, box: Box, at: Box = (0, 0, 0, 0)) -> Tensor:
+    """``box`` of a map whose tensor ``x`` (N, C, h, w) holds the map's
+    pixels from ``(at[0], at[2])`` on."""
+    return x[:, :, box[0] - at[0]:box[1] - at[0], box[2] - at[2]:box[3] - at[2]]
+
+
 def _default_grad_rows(ws: Tensor) -> int:
     """Every row may carry a gradient when ``ws`` needs one, else none."""
     return ws.shape[1] if ws.requires_grad and torch.is_grad_enabled() else 0
@@ -142,10 +372,11 @@ class _Layers:
         self.grad_rows = grad_rows
 
     def conv(self, layer: nn.Module, x: Tensor, ws: Tensor, row: int,
-             noise: Optional[Tensor]) -> Tensor:
+             noise: Optional[Tensor], fold: bool = True) -> Tensor:
+        """``fold=False``: never fold the style into the weight (crops)."""
         if self.fast:
             return style_conv(layer, x, ws[:, row], noise, self.precision,
-                              const_style=row >= self.grad_rows)
+                              const_style=row >= self.grad_rows, fold=fold)
         return layer(x, ws[:, row], noise=noise)
 
     def rgb(self, layer: nn.Module, x: Tensor, ws: Tensor, row: int,

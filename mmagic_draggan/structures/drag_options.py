@@ -81,7 +81,8 @@ OPTION_SPECS: Tuple[OptionSpec, ...] = (
                'max(2H/512, 2))', minimum=0, auto=True),
     OptionSpec('max_steps', 'int', 'step limit of one run', minimum=0),
     OptionSpec('mode', 'str',
-               "'fast' (synthesis stopped at the feature block) or 'exact'",
+               "'fast' (the feature block only around the handles, all of it "
+               "with a mask) or 'exact'",
                choices=('fast', 'exact')),
     OptionSpec('r1', 'float',
                'motion-supervision radius, px (auto: round(3H/512))',

@@ -118,6 +118,15 @@ class MotionSupervisionLoss(nn.Module):
                 f'--cfg-options model.motion_loss.disc=centred)')
         self.disc = disc
 
+    def reach(self, r1: float) -> int:
+        """Pixels (every direction) of ``F`` around the (tracked) handle
+        that :meth:`forward` reads with disc radius ``r1`` and no mask: the
+        disc, its shift of one pixel towards the target and the bilinear
+        taps of that shifted read; plus one pixel for the ``'linspace'``
+        disc's offset."""
+        extra = 1 if self.disc == 'linspace' else 0
+        return int(math.ceil(r1)) + 2 + extra
+
     def forward(self,
                 feats: FeatureMap,
                 handles_rc: Tensor,

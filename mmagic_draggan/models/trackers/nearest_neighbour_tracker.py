@@ -31,6 +31,12 @@ class NearestNeighbourTracker(nn.Module):
         self.r2 = check_option('r2', r2)
         self.metric = check_option('metric', metric)
 
+    def reach(self, r2: int) -> int:
+        """Pixels (every direction) of ``F`` around a handle that
+        :meth:`forward` reads with window radius ``r2``: the window itself
+        (``F`` at integer pixels)."""
+        return int(r2)
+
     @torch.no_grad()
     def forward(self,
                 feats: FeatureMap,
