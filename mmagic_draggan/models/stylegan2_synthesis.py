@@ -37,7 +37,7 @@ __all__ = ['IMPLS', 'PRECISIONS', 'num_blocks', 'resolve_precision',
 WINDOW_SHARE = 0.5
 #: elements (C x rows x W) of the last block's map per band of
 #: :func:`synthesize_bands`
-BAND_ELEMENTS = 1 << 22
+BAND_ELEMENTS = 1 << 21
 
 
 def num_blocks(generator: nn.Module) -> int:
