@@ -216,12 +216,8 @@ def synthesize_windows(generator: nn.Module,
             outs[b - 1] = fit_box(_up_input(mids[b], None), *size, n // 2,
                                   n // 2)
         plans.append((outs, mids))
-    first = 0  # the last block run on the whole map
-    for b in range(feat_idx, 0, -1):
-        n = 4 * 2**b
-        if sum(box_area(p[0][b]) for p in plans) >= WINDOW_SHARE * n * n:
-            first = b
-            break
+    # (compute) the blocks where all boxes together need less than the share
+    first = _last_whole_block([p[0] for p in plans], feat_idx, sum)
     with precision_context(layers.precision, ws.device):
         out = generator.constant_input(ws)
         out = layers.conv(generator.conv1, out, ws, 0, noise[0])
@@ -233,15 +229,8 @@ def synthesize_windows(generator: nn.Module,
         for outs, mids in plans:
             x, at = _crop(out, outs[first]), outs[first]
             for b in range(first + 1, feat_idx + 1):
-                # the up-sampling conv of the crop gives the map's pixels
-                # 2 * at; keep the part ``mids[b]`` it determines
-                ups = tuple(2 * v for v in at)
-                x = layers.conv(generator.convs[2 * b - 2], x, ws, 2 * b - 1,
-                                _crop(noise[2 * b - 1], ups), fold=False)
-                x, at = _crop(x, mids[b], ups), mids[b]
-                x = layers.conv(generator.convs[2 * b - 1], x, ws, 2 * b,
-                                _crop(noise[2 * b], at), fold=False)
-                x, at = _crop(x, outs[b], at), outs[b]
+                x, at = _crop_block(generator, ws, x, at, noise, b, mids[b],
+                                    outs[b], layers, fold=False)
             crops.append((at, x.float()))
     return crops
 
@@ -294,12 +283,7 @@ def synthesize_bands(generator: nn.Module,
                            max(a[3], c[3]))
         plans.append((outs, mids, skips))
     # (memory) the blocks where one band needs less than the share
-    first = 0
-    for b in range(last, 0, -1):
-        n = 4 * 2**b
-        if max(box_area(p[0][b]) for p in plans) >= WINDOW_SHARE * n * n:
-            first = b
-            break
+    first = _last_whole_block([p[0] for p in plans], last, max)
     with precision_context(layers.precision, ws.device):
         out = generator.constant_input(ws)
         out = layers.conv(generator.conv1, out, ws, 0, noise[0])
@@ -315,13 +299,8 @@ def synthesize_bands(generator: nn.Module,
             x, at = _crop(out, outs[first]), outs[first]
             sk, at_s = _crop(skip, skips[first]), skips[first]
             for b in range(first + 1, last + 1):
-                ups = tuple(2 * v for v in at)
-                x = layers.conv(generator.convs[2 * b - 2], x, ws, 2 * b - 1,
-                                _crop(noise[2 * b - 1], ups))
-                x, at = _crop(x, mids[b], ups), mids[b]
-                x = layers.conv(generator.convs[2 * b - 1], x, ws, 2 * b,
-                                _crop(noise[2 * b], at))
-                x, at = _crop(x, outs[b], at), outs[b]
+                x, at = _crop_block(generator, ws, x, at, noise, b, mids[b],
+                                    outs[b], layers)
                 rgb_layer = generator.to_rgbs[b - 1]
                 # ModulatedToRGB: conv(x) + bias, plus the up-sampled skip
                 rgb = layers.rgb(rgb_layer, _crop(x, skips[b], at), ws,
@@ -331,6 +310,37 @@ def synthesize_bands(generator: nn.Module,
                 at_s = skips[b]
             parts.append(sk)
         return _finish_image(generator, torch.cat(parts, dim=2))
+
+
+def _last_whole_block(outs: List[dict], last: int, reduce) -> int:
+    """The last block to run on the whole map: the highest ``b <= last``
+    whose needed boxes ``outs[i][b]`` cover at least :data:`WINDOW_SHARE`
+    of its map by ``reduce`` (``sum``: all boxes together, for compute;
+    ``max``: the largest, for memory); 0 when none does."""
+    for b in range(last, 0, -1):
+        n = 4 * 2**b
+        if reduce(box_area(o[b]) for o in outs) >= WINDOW_SHARE * n * n:
+            return b
+    return 0
+
+
+def _crop_block(generator: nn.Module, ws: Tensor, x: Tensor, at: Box,
+                noise: list, b: int, mid: Box, out: Box, layers: '_Layers',
+                fold: bool = True) -> Tuple[Tensor, Box]:
+    """Block ``b`` on a crop: ``x`` holds the pixels ``at`` of block
+    ``b - 1``'s map; returns block ``b``'s pixels ``out`` (and ``out``).
+
+    The up-sampling conv of the crop gives the map's pixels ``2 * at``, of
+    which the part ``mid`` is kept; the conv of that gives the pixels
+    ``mid``, of which ``out`` is kept. Each kept part is one its crop
+    determines (the plans make sure of it)."""
+    ups = tuple(2 * v for v in at)
+    x = layers.conv(generator.convs[2 * b - 2], x, ws, 2 * b - 1,
+                    _crop(noise[2 * b - 1], ups), fold=fold)
+    x = _crop(x, mid, ups)
+    x = layers.conv(generator.convs[2 * b - 1], x, ws, 2 * b,
+                    _crop(noise[2 * b], mid), fold=fold)
+    return _crop(x, out, mid), out
 
 
 def _up_input(box: Box, n_in: Optional[int]) -> Box:
