@@ -133,11 +133,17 @@ def demo_url(chromium, tmp_path_factory, zoo_url):
     log = log_path.read_text()
     # every traceback fails the test, except a browser that went away in the
     # middle of an upload (starlette's ClientDisconnect, logged by Gradio's
-    # upload route when a test's page closes): the client's doing, not ours
+    # upload route when a test's page closes) or that broke HTTP framing
+    # while a file was streamed to it (h11: "Got data when expecting EOF",
+    # then uvicorn cannot send the rest: seen once on a loaded machine):
+    # the client's doing, not ours
+    client = ('starlette.requests.ClientDisconnect',
+              'h11._util.RemoteProtocolError',
+              "h11._util.LocalProtocolError: Can't send data when our state "
+              'is ERROR')
     tracebacks = log.split('Traceback (most recent call last):')[1:]
-    ours = [t for t in tracebacks
-            if 'starlette.requests.ClientDisconnect' not in t]
-    assert not ours, log[-3000:]
+    ours = [t for t in tracebacks if not any(c in t for c in client)]
+    assert not ours, '\n'.join(ours)[-3000:] or log[-3000:]
 
 
 @pytest.fixture(scope='module')

@@ -234,6 +234,7 @@ def test_windowed_drag_tracks_like_the_whole_map(tiny_model, disc,
                 monkeypatch.setattr(DragSession, '_windows',
                                     lambda self: None)
             s = model.new_session(seed=1, stop_distance=0., max_steps=20)
+            start = s.latent.clone()
             s.set_points([[2, 30], [40, 20]], [[20, 45], [25, 0]])
             runs.append(([s.step().handles for _ in range(8)], s.latent))
     finally:
@@ -242,10 +243,12 @@ def test_windowed_drag_tracks_like_the_whole_map(tiny_model, disc,
     (h_win, lat_win), (h_full, lat_full) = runs
     assert h_win == h_full
     assert h_win[-1] != h_win[0]  # the handles moved
-    # Adam divides each gradient entry by its running RMS, so float-rounding
-    # differences of the gradient move a latent entry by a small fraction
-    # of the learning rate (2e-3 here), not by rounding only
-    torch.testing.assert_close(lat_win, lat_full, rtol=1e-4, atol=1e-4)
+    # Adam divides each gradient entry by its running RMS, so where an
+    # entry's gradient is ~0 float rounding decides its step (up to the
+    # learning rate): compare the latents relative to how far they moved
+    moved = (lat_full - start).norm()
+    assert moved > 0
+    assert (lat_win - lat_full).norm() / moved < 1e-2
 
 
 def test_masked_and_watched_steps_use_the_whole_map(tiny_model):

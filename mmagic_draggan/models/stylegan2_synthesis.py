@@ -225,13 +225,18 @@ def synthesize_windows(generator: nn.Module,
             out = _block(generator, ws, out, noise, b, layers)
         if first == feat_idx:
             return [((0, side, 0, side), out.float())]
+        # one sample: the crops (all of one shape) run as one batch
+        groups = [plans] if ws.shape[0] == 1 else [[p] for p in plans]
         crops = []
-        for outs, mids in plans:
-            x, at = _crop(out, outs[first]), outs[first]
+        for group in groups:
+            at = [outs[first] for outs, _ in group]
+            x = torch.cat([_crop(out, box) for box in at])
             for b in range(first + 1, feat_idx + 1):
-                x, at = _crop_block(generator, ws, x, at, noise, b, mids[b],
-                                    outs[b], layers, fold=False)
-            crops.append((at, x.float()))
+                x, at = _crop_block(generator, ws, x, at, noise, b,
+                                    [mids[b] for _, mids in group],
+                                    [outs[b] for outs, _ in group], layers,
+                                    fold=False)
+            crops += [(box, x[i:i + 1].float()) for i, box in enumerate(at)]
     return crops
 
 
@@ -299,8 +304,8 @@ def synthesize_bands(generator: nn.Module,
             x, at = _crop(out, outs[first]), outs[first]
             sk, at_s = _crop(skip, skips[first]), skips[first]
             for b in range(first + 1, last + 1):
-                x, at = _crop_block(generator, ws, x, at, noise, b, mids[b],
-                                    outs[b], layers)
+                x, (at, ) = _crop_block(generator, ws, x, [at], noise, b,
+                                        [mids[b]], [outs[b]], layers)
                 rgb_layer = generator.to_rgbs[b - 1]
                 # ModulatedToRGB: conv(x) + bias, plus the up-sampled skip
                 rgb = layers.rgb(rgb_layer, _crop(x, skips[b], at), ws,
@@ -324,23 +329,38 @@ def _last_whole_block(outs: List[dict], last: int, reduce) -> int:
     return 0
 
 
-def _crop_block(generator: nn.Module, ws: Tensor, x: Tensor, at: Box,
-                noise: list, b: int, mid: Box, out: Box, layers: '_Layers',
-                fold: bool = True) -> Tuple[Tensor, Box]:
-    """Block ``b`` on a crop: ``x`` holds the pixels ``at`` of block
-    ``b - 1``'s map; returns block ``b``'s pixels ``out`` (and ``out``).
+def _crop_block(generator: nn.Module, ws: Tensor, x: Tensor,
+                at: List[Box], noise: list, b: int, mid: List[Box],
+                out: List[Box], layers: '_Layers',
+                fold: bool = True) -> Tuple[Tensor, List[Box]]:
+    """Block ``b`` on crops of equal shape: ``x`` (K * N, C, h, w) holds,
+    crop ``i`` after crop ``i``, the pixels ``at[i]`` of block ``b - 1``'s
+    map (K crops of N samples; with K > 1, N must be 1); returns block
+    ``b``'s pixels ``out[i]`` the same way (and ``out``).
 
-    The up-sampling conv of the crop gives the map's pixels ``2 * at``, of
-    which the part ``mid`` is kept; the conv of that gives the pixels
-    ``mid``, of which ``out`` is kept. Each kept part is one its crop
+    The up-sampling conv of a crop gives the map's pixels ``2 * at[i]``, of
+    which the part ``mid[i]`` is kept; the conv of that gives the pixels
+    ``mid[i]``, of which ``out[i]`` is kept. Each kept part is one its crop
     determines (the plans make sure of it)."""
-    ups = tuple(2 * v for v in at)
-    x = layers.conv(generator.convs[2 * b - 2], x, ws, 2 * b - 1,
-                    _crop(noise[2 * b - 1], ups), fold=fold)
-    x = _crop(x, mid, ups)
-    x = layers.conv(generator.convs[2 * b - 1], x, ws, 2 * b,
-                    _crop(noise[2 * b], mid), fold=fold)
-    return _crop(x, out, mid), out
+    k = len(at)
+    if k > 1 and ws.shape[0] != 1:
+        raise ValueError('batched crops need one latent')
+    wsk = ws.expand(k, -1, -1) if k > 1 else ws
+    n = x.shape[0] // k
+
+    def each(t, boxes, origins):
+        return torch.cat([_crop(t[i * n:(i + 1) * n], box, o)
+                          for i, (box, o) in enumerate(zip(boxes, origins))])
+
+    ups = [tuple(2 * v for v in a) for a in at]
+    noise_up = noise[2 * b - 1]
+    x = layers.conv(generator.convs[2 * b - 2], x, wsk, 2 * b - 1,
+                    torch.cat([_crop(noise_up, u) for u in ups]), fold=fold)
+    x = each(x, mid, ups)
+    x = layers.conv(generator.convs[2 * b - 1], x, wsk, 2 * b,
+                    torch.cat([_crop(noise[2 * b], m) for m in mid]),
+                    fold=fold)
+    return each(x, out, mid), list(out)
 
 
 def _up_input(box: Box, n_in: Optional[int]) -> Box:
