@@ -4,13 +4,23 @@ import subprocess
 import sys
 
 
-def test_benchmark_json(tiny_config):
-    proc = subprocess.run(
-        [sys.executable, 'tools/benchmark.py', tiny_config,
-         '--random-weights', '--iters', '1', '--warmup', '0', '--json'],
-        capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
+def _tool():
+    """tools/benchmark.py as a module (in this process: the script itself
+    runs as a subprocess in test_benchmark_text_and_precision)."""
+    sys.path.insert(0, 'tools')
+    try:
+        import benchmark
+    finally:
+        sys.path.remove('tools')
+    return benchmark
+
+
+def test_benchmark_json(tiny_config, capsys):
+    rc = _tool().main([tiny_config, '--random-weights', '--iters', '1',
+                       '--warmup', '0', '--json'])
+    out = capsys.readouterr().out
+    assert rc == 0
+    res = json.loads(out.strip().splitlines()[-1])
     for key in ('iteration_s', 'floor_s', 'render_s', 'ratio',
                 'peak_rss_mb', 'naive_s', 'floor_mmagic_s', 'speedup',
                 'it_per_s', 'masked_step_s', 'masked_ratio'):
@@ -47,12 +57,7 @@ def test_benchmark_text_and_precision(tiny_config):
 def test_naive_iteration_reaches_the_optimised_rows(tiny_model):
     """The yardstick really back-propagates the motion loss to W+ rows 0-5
     (and only those are a leaf)."""
-    sys.path.insert(0, 'tools')
-    try:
-        from benchmark import naive_iteration
-    finally:
-        sys.path.remove('tools')
-    head = naive_iteration(tiny_model.generator,
+    head = _tool().naive_iteration(tiny_model.generator,
                            tiny_model.latent_from_seed(0),
                            tiny_model.feat_idx, [[16., 16.]], [[16., 40.]])()
     assert head.shape == (1, 6, tiny_model.style_channels)
@@ -60,9 +65,7 @@ def test_naive_iteration_reaches_the_optimised_rows(tiny_model):
     assert head.grad.abs().amax(dim=2).min() > 0  # every optimised row
 
 
-def test_benchmark_bad_config():
-    proc = subprocess.run(
-        [sys.executable, 'tools/benchmark.py', 'configs/nope.py',
-         '--random-weights'], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 2
-    assert 'not found' in proc.stderr and 'Traceback' not in proc.stderr
+def test_benchmark_bad_config(capsys):
+    assert _tool().main(['configs/nope.py', '--random-weights']) == 2
+    err = capsys.readouterr().err
+    assert 'not found' in err and 'Traceback' not in err

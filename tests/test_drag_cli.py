@@ -82,13 +82,23 @@ def test_cli_writes_all_outputs(first_run):
     assert '--resume' in proc.stdout
 
 
-def test_cli_latent_start_with_mp4(first_run, tmp_path):
+def run_in_process(capsys, *args):
+    """tools/drag.py's main in this process (no interpreter start-up; the
+    script itself runs as a subprocess in first_run): (exit code, stdout,
+    stderr)."""
+    code = load_tool().main([str(a) for a in args])
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def test_cli_latent_start_with_mp4(first_run, tmp_path, capsys):
     first, _ = first_run
     out = tmp_path / 'from_latent'
-    proc = run_tool(*BASE, '--latent', first / 'latent.pt', '--drag',
-                    '30,32,36,32', '--max-steps', 2, '--video', 'mp4',
-                    '--no-overlay', '--no-progress', '--out-dir', out)
-    assert proc.returncode == 0, proc.stderr
+    code, _, err = run_in_process(
+        capsys, *BASE, '--latent', first / 'latent.pt', '--drag',
+        '30,32,36,32', '--max-steps', 2, '--video', 'mp4', '--no-overlay',
+        '--no-progress', '--out-dir', out)
+    assert code == 0, err
     rec = json.loads((out / 'session.json').read_text())
     assert rec['seed'] is None and rec['latent_file'] == 'start_latent.pt'
     torch.testing.assert_close(
@@ -100,17 +110,17 @@ def test_cli_latent_start_with_mp4(first_run, tmp_path):
     with imageio.get_reader(out / 'trajectory.mp4', format='ffmpeg') as r:
         frames = [f for f in r.iter_data()]  # len(r) is inf: no list(r)
     assert len(frames) >= 3 and frames[0].shape == (64, 64, 3)
-    assert 'dist=' not in proc.stderr  # --no-progress
+    assert 'dist=' not in err  # --no-progress
 
 
-def test_cli_resume_continues(first_run, tmp_path):
+def test_cli_resume_continues(first_run, tmp_path, capsys):
     first, _ = first_run
     prev = json.loads((first / 'session.json').read_text())
     out = tmp_path / 'resumed'
-    proc = run_tool('--resume', first / 'session.json', '--max-steps', 1,
-                    '--device', 'cpu',
-                    '--video', 'none', '--out-dir', out)
-    assert proc.returncode == 0, proc.stderr
+    code, stdout, err = run_in_process(
+        capsys, '--resume', first / 'session.json', '--max-steps', 1,
+        '--device', 'cpu', '--video', 'none', '--out-dir', out)
+    assert code == 0, err
     rec = json.loads((out / 'session.json').read_text())
     assert rec['steps'] == 4 and rec['start_step'] == 3
     assert [h['step'] for h in rec['history']] == [1, 2, 3, 4]
@@ -123,7 +133,7 @@ def test_cli_resume_continues(first_run, tmp_path):
     torch.testing.assert_close(
         torch.load(out / 'start_latent.pt', weights_only=True),
         torch.load(first / 'latent.pt', weights_only=True), rtol=0, atol=0)
-    assert 'step 4 in all' in proc.stdout
+    assert 'step 4 in all' in stdout
 
 
 def test_cli_ctrl_c_stops_and_writes(tmp_path):

@@ -223,12 +223,30 @@ def test_runner_model_without_weights_refuses_to_drag():
 
 # ----------------------------------------------------------------------
 # MMagic's tools/test.py and ours on the same tasks
-def _run(cmd, cwd):
+def _run_all(cmds, cwd):
+    """Run several commands at once, one thread each (output to files, so
+    that no pipe fills up); their outputs, by name. Each must succeed."""
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=TIMEOUT)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    return proc.stdout + proc.stderr
+    procs = {}
+    for name, cmd in cmds.items():
+        log = open(osp.join(cwd, f'{name}.log'), 'w+')
+        procs[name] = (subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log,
+                                        stderr=subprocess.STDOUT, text=True),
+                       log)
+    outs = {}
+    try:
+        for name, (proc, log) in procs.items():
+            proc.wait(timeout=TIMEOUT)
+            log.seek(0)
+            outs[name] = log.read()
+            assert proc.returncode == 0, f'{name}: ' + outs[name][-6000:]
+    finally:
+        for proc, log in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            log.close()
+    return outs
 
 
 def _results(work_dir):
@@ -259,16 +277,16 @@ def test_mmagic_tools_test_and_mim_give_our_metrics(tmp_path, tiny_model):
     tools = dict(mmagic=[sys.executable, MMAGIC_TEST, TINY, path],
                  ours=[sys.executable, OUR_TEST, TINY, path],
                  mim=[mim, 'test', 'mmagic', TINY, '--checkpoint', path])
+    outs = _run_all(
+        {name: cmd + ['--work-dir', str(tmp_path / name),
+                      '--out', str(tmp_path / f'{name}.json')] + opts
+         for name, cmd in tools.items()}, cwd=str(tmp_path))
+    out = outs['mim']
+    assert MMAGIC_TEST in out or 'Testing finished' in out, out[-2000:]
     runs = {}
-    for name, cmd in tools.items():
-        work = tmp_path / name
-        out = _run(cmd + ['--work-dir', str(work),
-                          '--out', str(tmp_path / f'{name}.json')] + opts,
-                   cwd=str(tmp_path))
-        if name == 'mim':
-            assert MMAGIC_TEST in out or 'Testing finished' in out, out[-2000:]
+    for name in tools:
         with open(tmp_path / f'{name}.json') as f:
-            runs[name] = (json.load(f), ) + _results(str(work))
+            runs[name] = (json.load(f), ) + _results(str(tmp_path / name))
     mim_metrics, mim_tasks = runs['mim'][1:]
     (mm_out, mm_metrics, mm_tasks), (our_out, our_metrics, our_tasks) = \
         runs['mmagic'], runs['ours']
