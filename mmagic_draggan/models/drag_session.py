@@ -305,7 +305,7 @@ class DragSession:
         self._set_base(self.latent)
         self._new_drag = False
         self._feats0 = None
-        windows = self._step_windows()
+        windows = self._windows()
         if windows is None:
             feats0 = self._start_features()
         else:
@@ -340,15 +340,12 @@ class DragSession:
             release_freed_memory()  # the whole-map pass's buffers
         return self._feats0
 
-    def _step_windows(self) -> Optional[List[Box]]:
-        """:meth:`_windows` in ``'fast'`` mode; None in ``'exact'``."""
-        return self._windows() if self.options.mode == 'fast' else None
-
     def _windows(self) -> Optional[List[Box]]:
         """Image boxes around the handles outside which this step reads no
         ``F`` (tracker window, then the motion loss around the tracked
         handle), or None when it needs the whole map: a mask term, no
-        handles, or a tracker / loss that does not state its ``reach``."""
+        handles, or a tracker / loss that does not state its ``reach``.
+        (:meth:`DragGAN.features` applies them in ``'fast'`` mode only.)"""
         tracker, loss = self.model.tracker, self.model.motion_loss
         opts = self.options
         if not len(self._handles_rc) or (
@@ -376,7 +373,7 @@ class DragSession:
             self._begin_drag()
         mode = self.options.mode
         want_image = return_image or self._wants_image()
-        windows = self._step_windows()
+        windows = self._windows()
         rows = self.options.num_opt_latents
         with torch.enable_grad():  # also under a caller's no_grad
             ws = self._current_latent()

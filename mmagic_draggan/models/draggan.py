@@ -77,9 +77,9 @@ class DragGAN(BaseModel):
         mode (str): ``'fast'`` (synthesis stopped at the feature block,
             which is synthesised only around the handles unless a mask term
             needs all of it; features read lazily at the needed pixels;
-            image rendered only on demand, in bands) or ``'exact'`` (full synthesis and a dense image-size
-            feature map each step, DESIGN.md literally). Defaults to
-            ``'fast'``.
+            image rendered only on demand, in bands) or ``'exact'`` (full
+            synthesis and a dense image-size feature map each step,
+            DESIGN.md literally). Defaults to ``'fast'``.
         drag_hooks (list[dict], optional): Drag hooks (``HOOKS``) that every
             session gets. Defaults to None.
         data_preprocessor (dict, optional): Unused by drags; kept for the

@@ -117,7 +117,6 @@ def image_box_to_feature_box(box: Box, feat_size: Tuple[int, int],
     return tuple(out)
 
 
-
 def feature_box_size(boxes: List[Box], feat_size: Tuple[int, int],
                      size: Tuple[int, int]) -> Tuple[int, int]:
     """(rows, cols) that hold :func:`image_box_to_feature_box` of any image

@@ -92,18 +92,8 @@ def synthesize(generator: nn.Module,
     precision = layers.precision
     rgb_grad = image_grad and torch.is_grad_enabled()
     with precision_context(precision, ws.device):
-        out = generator.constant_input(ws)
-        out = layers.conv(generator.conv1, out, ws, 0, noise[0])
-        skip = None
-        if return_image:
-            with torch.set_grad_enabled(rgb_grad):
-                skip = layers.rgb(generator.to_rgb1, out, ws, 1, None)
-        for b in range(1, feat_idx + 1):
-            out = _block(generator, ws, out, noise, b, layers)
-            if return_image:
-                with torch.set_grad_enabled(rgb_grad):
-                    skip = layers.rgb(generator.to_rgbs[b - 1], out, ws,
-                                      2 * b + 1, skip)
+        out, skip = _head(generator, ws, noise, layers, feat_idx,
+                          rgb_grad if return_image else None)
         feat = out.float()
         if not return_image:
             return feat, None
@@ -219,10 +209,7 @@ def synthesize_windows(generator: nn.Module,
     # (compute) the blocks where all boxes together need less than the share
     first = _last_whole_block([p[0] for p in plans], feat_idx, sum)
     with precision_context(layers.precision, ws.device):
-        out = generator.constant_input(ws)
-        out = layers.conv(generator.conv1, out, ws, 0, noise[0])
-        for b in range(1, first + 1):
-            out = _block(generator, ws, out, noise, b, layers)
+        out, _ = _head(generator, ws, noise, layers, first)
         if first == feat_idx:
             return [((0, side, 0, side), out.float())]
         # one sample: the crops (all of one shape) run as one batch
@@ -290,13 +277,8 @@ def synthesize_bands(generator: nn.Module,
     # (memory) the blocks where one band needs less than the share
     first = _last_whole_block([p[0] for p in plans], last, max)
     with precision_context(layers.precision, ws.device):
-        out = generator.constant_input(ws)
-        out = layers.conv(generator.conv1, out, ws, 0, noise[0])
-        skip = layers.rgb(generator.to_rgb1, out, ws, 1, None)
-        for b in range(1, first + 1):
-            out = _block(generator, ws, out, noise, b, layers)
-            skip = layers.rgb(generator.to_rgbs[b - 1], out, ws, 2 * b + 1,
-                              skip)
+        out, skip = _head(generator, ws, noise, layers, first,
+                          torch.is_grad_enabled())
         if first == last:
             return _finish_image(generator, skip)
         parts = []
@@ -315,6 +297,27 @@ def synthesize_bands(generator: nn.Module,
                 at_s = skips[b]
             parts.append(sk)
         return _finish_image(generator, torch.cat(parts, dim=2))
+
+
+def _head(generator: nn.Module, ws: Tensor, noise: list, layers: '_Layers',
+          last: int, rgb_grad: Optional[bool] = None
+          ) -> Tuple[Tensor, Optional[Tensor]]:
+    """Blocks ``0 .. last`` on the whole map: block ``last``'s output and,
+    unless ``rgb_grad`` is None, the RGB skip image up to it (its
+    ``to_rgb`` layers under ``torch.set_grad_enabled(rgb_grad)``)."""
+    out = generator.constant_input(ws)
+    out = layers.conv(generator.conv1, out, ws, 0, noise[0])
+    skip = None
+    if rgb_grad is not None:
+        with torch.set_grad_enabled(rgb_grad):
+            skip = layers.rgb(generator.to_rgb1, out, ws, 1, None)
+    for b in range(1, last + 1):
+        out = _block(generator, ws, out, noise, b, layers)
+        if rgb_grad is not None:
+            with torch.set_grad_enabled(rgb_grad):
+                skip = layers.rgb(generator.to_rgbs[b - 1], out, ws,
+                                  2 * b + 1, skip)
+    return out, skip
 
 
 def _last_whole_block(outs: List[dict], last: int, reduce) -> int:
