@@ -1,7 +1,7 @@
 # Photo inversion without tuning: the StyleGAN2 projector recipe alone
 # (1000 W-space steps at peak lr 0.1, LPIPS-VGG). The generator's weights
 # stay as released, so the reconstruction is only as close as the latent
-# space allows. DESIGN.md section 5. tools/invert.py --preset projector.
+# space allows. docs/inversion.md, Stage A. tools/invert.py --preset projector.
 inversion = dict(
     type='Inverter',
     perceptual=dict(type='LPIPSPerceptualLoss', net='vgg', resize=256),

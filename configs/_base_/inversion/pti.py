@@ -1,7 +1,8 @@
 # Photo inversion for DragGAN: a W-space pivot (StyleGAN2 projector recipe,
 # 450 steps at peak lr 0.01, as PTI's first stage), then pivotal tuning of
 # the synthesis weights (PTI: 350 steps, Adam 3e-4, MSE + LPIPS, early stop
-# at LPIPS 0.06). DESIGN.md section 5. Used by tools/invert.py --preset pti.
+# at LPIPS 0.06). docs/inversion.md, Recipes. Used by tools/invert.py
+# --preset pti.
 # PTI measures LPIPS with AlexNet; both stages share one VGG trunk here (one
 # download, vgg16-397923af.pth): VGG distances run higher, so the 0.06 stop
 # triggers later, never earlier. Use net='alex' for PTI's own choice.

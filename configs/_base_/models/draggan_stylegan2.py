@@ -1,4 +1,5 @@
-# DragGAN on MMagic's StyleGAN2 generator: the DESIGN.md defaults.
+# DragGAN on MMagic's StyleGAN2 generator: the defaults of docs/algorithm.md
+# (Defaults and image-size scaling).
 # Dataset configs override out_size, lr and the checkpoint.
 model = dict(
     type='DragGAN',
