@@ -11,6 +11,12 @@ TINY_CONFIG = osp.join(ROOT, 'configs', 'draggan',
                        'draggan_stylegan2_tiny-64x64.py')
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'e2e: end to end through a running demo server and '
+        'Chromium (deselect with -m "not e2e")')
+
+
 @pytest.fixture(scope='session')
 def tiny_config() -> str:
     return TINY_CONFIG

@@ -33,17 +33,17 @@ def test_jsonl_and_json_files_load(tmp_path):
     torch.save(torch.zeros(1, 10, 64), tmp_path / 'w.pt')
     np.save(tmp_path / 'w.npy', np.ones((10, 64), np.float32))
     tasks = [
-        GOOD,
+        dict(GOOD, truncation=0.5),
         dict(id='b', latent_file='w.pt', handles=[[1, 2], [3, 4]],
              targets=[[5, 6], [7, 8]], mask_file='m.png', lr=0.01,
              max_steps=7, latent_space='w', stop_distance=None),
-        dict(latent_file='w.npy', handles=[[1, 2]], targets=[[5, 6]],
-             truncation=0.5),
+        dict(latent_file='w.npy', handles=[[1, 2]], targets=[[5, 6]]),
     ]
     ds = build(write_jsonl(tmp_path / 't.jsonl', tasks))
     assert len(ds) == 3
     a, b, c = (ds[i]['inputs'] for i in range(3))
     assert isinstance(a, DragTask) and a.task_id == 'a' and a.seed == 1
+    assert a.truncation == 0.5 and a.start.kind == 'seed'
     assert a.handles == [[10., 20.]] and a.mask is None and a.latent is None
     assert b.options == dict(lr=0.01, max_steps=7, latent_space='w',
                              stop_distance=None)
@@ -51,7 +51,8 @@ def test_jsonl_and_json_files_load(tmp_path):
     assert b.mask.sum() == 20 * 30 and b.mask[15, 20] and not b.mask[5, 5]
     assert b.latent.shape == (1, 10, 64)
     assert b.mask_file == str(tmp_path / 'm.png')
-    assert c.task_id == 'task-00002' and c.truncation == 0.5
+    assert c.task_id == 'task-00002' and c.truncation is None
+    assert c.start.kind == 'latent' and c.seed is None
     assert c.latent.shape == (1, 10, 64) and c.sample_idx == 2  # (L, C) read as W+
     # a JSON list and {"tasks": [...]} give the same tasks
     (tmp_path / 'l.json').write_text(json.dumps(tasks))
@@ -65,7 +66,10 @@ def test_jsonl_and_json_files_load(tmp_path):
 @pytest.mark.parametrize('task,match', [
     (dict(GOOD, handle=[[1, 1]]), r"unknown field\(s\) \['handle'\]"),
     (dict(GOOD, seed=None), 'exactly one of "seed"'),
-    (dict(GOOD, latent_file='w.pt'), 'exactly one of "seed"'),
+    (dict(GOOD, latent_file='w.pt'),
+     'give a "seed" or a "latent_file", not both'),
+    (dict(GOOD, seed=None, latent_file='w.pt', truncation=0.5),
+     '"truncation" applies to a "seed" only'),
     (dict(GOOD, seed=-3), '"seed" must be an integer'),
     (dict(GOOD, seed=1.5), '"seed" must be an integer'),
     (dict(GOOD, handles=[[70, 3]]), r'handles \[\[70.0, 3.0\]\] lie '
@@ -129,7 +133,7 @@ def test_model_checks_name_the_task(tiny_model, tmp_path):
                        match="task 'bad-lr'\\): \"lr\": lr must be > 0"):
         build(write_jsonl(tmp_path / 'a.jsonl', tasks))
     # what needs the model (rows of the latent) is checked before any drag
-    tasks = [dict(GOOD, id='rows', num_opt_latents=99)]
+    tasks = [dict(GOOD, id='rows', num_opt_latents=50)]
     with pytest.raises(TaskError, match="task 'rows': num_opt_latents"):
         check_tasks(tiny_model, build(write_jsonl(tmp_path / 'c.jsonl',
                                                   tasks)))

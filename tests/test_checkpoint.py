@@ -9,10 +9,10 @@ import pytest
 import torch
 from ckpt_helpers import assert_same_state, make_generator, state
 
-from mmagic_draggan.utils.checkpoint import (W_AVG_SAMPLES, W_AVG_SEED,
+from mmagic_draggan.checkpoints.loader import (W_AVG_SAMPLES, W_AVG_SEED,
                                              CheckpointError, compute_mean_w,
                                              load_generator_checkpoint)
-from mmagic_draggan.utils.generator_arch import (infer_arch, suggest_configs)
+from mmagic_draggan.checkpoints.arch import (infer_arch, suggest_configs)
 
 PREFIXES = ['', 'generator.', 'generator_ema.', 'generator_ema.module.']
 #: Most tests use an 8x8 variant of the tiny generator (a third of its

@@ -4,6 +4,8 @@ Starts ``demo/gradio_draggan.py`` on the tiny config with random weights on a
 free port of 127.0.0.1, opens it in Debian's Chromium driven by Playwright
 (never Playwright's own browser download), clicks points on the image,
 paints a mask, drags, stops, resumes, and runs two browser sessions at once.
+The helpers (server, Chromium, the page's actions) live in
+:mod:`mmagic_draggan.demo.browser`, shared with ``tools/demo_load_check.py``.
 
 Chromium is required, not optional: CI installs it
 (``bash tools/setup_env.sh --browser``), so a missing browser fails here.
@@ -16,45 +18,25 @@ import os
 import os.path as osp
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
-from PIL import Image
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TINY = osp.join(ROOT, 'configs', 'draggan', 'draggan_stylegan2_tiny-64x64.py')
-CHROMIUM = os.environ.get('DRAGGAN_CHROMIUM', '/usr/bin/chromium')
-CHROMIUM_ARGS = [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
-    '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'
-]
-START_TIMEOUT = 300  # s: imports and the first model on a busy 2-core box
+from mmagic_draggan.demo.browser import (CHROMIUM, ROOT, TINY, DemoPage,
+                                         DemoServer, chromium_problem,
+                                         launch_chromium, our_tracebacks)
+
 DRAG_TIMEOUT = 300_000  # ms
-DONE = r'Reached the step limit|Done:|Stopped after|failed'
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope='module')
 def chromium() -> str:
-    if not (osp.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(
-            f'Chromium is not installed at {CHROMIUM}: the browser tests '
-            'need it. Install it with `bash tools/setup_env.sh --browser` '
-            '(Debian: apt-get install chromium), or point DRAGGAN_CHROMIUM '
-            'at a Chromium binary.', pytrace=False)
+    problem = chromium_problem(CHROMIUM)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
     return CHROMIUM
 
 
@@ -87,172 +69,46 @@ def zoo_url():
 
 
 @pytest.fixture(scope='module')
-def demo_url(chromium, tmp_path_factory, zoo_url):
+def demo_server(chromium, tmp_path_factory, zoo_url):
     """The demo in a subprocess: tiny config, random weights, CPU, an empty
-    checkpoint folder and the local checkpoint host."""
-    port = free_port()
+    checkpoint folder and the local checkpoint host. When it stops
+    (SIGTERM), its tab folders must be gone, and its log must hold no
+    traceback of ours."""
     folder = tmp_path_factory.mktemp('demo')
-    log_path = folder / 'server.log'
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED='False',
-               PYTHONUNBUFFERED='1', DRAGGAN_CHECKPOINT_BASE_URL=zoo_url)
-    cmd = [
-        sys.executable, osp.join(ROOT, 'demo', 'gradio_draggan.py'),
-        '--config', TINY, '--random-weights', '--device', 'cpu', '--host',
-        '127.0.0.1', '--port', str(port), '--checkpoint-dir',
-        str(folder / 'checkpoints')
-    ]
-    with open(log_path, 'w') as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
-    url = f'http://127.0.0.1:{port}'
-    deadline = time.monotonic() + START_TIMEOUT
+    server = DemoServer(
+        str(folder / 'server.log'),
+        ['--checkpoint-dir', str(folder / 'checkpoints')],
+        env=dict(DRAGGAN_CHECKPOINT_BASE_URL=zoo_url))
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f'the demo exited with {proc.returncode}:\n'
-                            + log_path.read_text()[-3000:])
-            try:
-                with urllib.request.urlopen(url, timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail('the demo did not answer within '
-                            f'{START_TIMEOUT} s:\n'
-                            + log_path.read_text()[-3000:])
-            time.sleep(1)
-        yield url
+        server.start()
+    except RuntimeError as err:
+        server.stop()
+        pytest.fail(str(err))
+    try:
+        yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    log = log_path.read_text()
-    # every traceback fails the test, except a browser that went away in the
-    # middle of an upload (starlette's ClientDisconnect, logged by Gradio's
-    # upload route when a test's page closes) or that broke HTTP framing
-    # while a file was streamed to it (h11: "Got data when expecting EOF",
-    # then uvicorn cannot send the rest: seen once on a loaded machine):
-    # the client's doing, not ours
-    client = ('starlette.requests.ClientDisconnect',
-              'h11._util.RemoteProtocolError',
-              "h11._util.LocalProtocolError: Can't send data when our state "
-              'is ERROR')
-    tracebacks = log.split('Traceback (most recent call last):')[1:]
-    ours = [t for t in tracebacks if not any(c in t for c in client)]
+        code = server.stop()
+    root = server.tab_root()
+    assert root is not None, server.log()[-3000:]
+    assert not osp.exists(root), f'{root} outlived the server (SIGTERM)'
+    assert code == 0, server.log()[-3000:]
+    log = server.log()
+    ours = our_tracebacks(log)
     assert not ours, '\n'.join(ours)[-3000:] or log[-3000:]
+
+
+@pytest.fixture(scope='module')
+def demo_url(demo_server) -> str:
+    return demo_server.url
 
 
 @pytest.fixture(scope='module')
 def browser(chromium):
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        b = launch_chromium(p, chromium)
         yield b
         b.close()
-
-
-class DemoPage:
-    """One browser tab on the demo, with the few actions the tests use."""
-
-    def __init__(self, context, url: str):
-        self.page = context.new_page()
-        self.page.set_default_timeout(120_000)
-        self.page.goto(url, wait_until='domcontentloaded')
-        self.wait_status('Click a handle')
-        self.image = self.page.locator('#draggan-image img')
-
-    def status(self) -> str:
-        return self.page.inner_text('#draggan-status')
-
-    def wait_status(self, pattern: str, timeout: int = 120_000) -> str:
-        self.page.wait_for_function(
-            '(p) => { const e = document.querySelector("#draggan-status");'
-            ' return !!e && new RegExp(p).test(e.innerText); }',
-            arg=pattern, timeout=timeout)
-        return self.status()
-
-    def steps(self) -> int:
-        return int(float(
-            self.page.locator('#draggan-steps input').input_value()))
-
-    def points(self) -> str:
-        return self.page.locator('#draggan-points textarea').input_value()
-
-    def pixels(self) -> np.ndarray:
-        """The shown image, as served (RGB array)."""
-        src = self.image.get_attribute('src')
-        body = self.page.request.get(src).body()
-        return np.asarray(Image.open(io.BytesIO(body)).convert('RGB'))
-
-    def click_image(self, x: float, y: float) -> None:
-        """Click display pixel (x, y) of the 512 px image (once it is
-        loaded and laid out at full size: a click on a placeholder would
-        land at pixel (0, 0))."""
-        self.page.wait_for_function(
-            '() => { const i = document.querySelector("#draggan-image img");'
-            ' return !!i && i.complete && i.naturalWidth === 512 &&'
-            ' i.getBoundingClientRect().width >= 256; }')
-        box = self.image.bounding_box()
-        self.image.click(position={'x': x * box['width'] / 512,
-                                   'y': y * box['height'] / 512})
-
-    def add_point(self, handle, target) -> None:
-        self.click_image(*handle)
-        hx, hy = handle[0] // 8, handle[1] // 8  # display 8x: model pixels
-        self.wait_status(rf'Handle at \({hx}, {hy}\): now click its target')
-        self.click_image(*target)
-        self.wait_status(r'Point \d+:')
-
-    def set_number(self, elem_id: str, value) -> None:
-        """Type into a number box (opening "Advanced" first if needed)."""
-        box = self.page.locator(f'#{elem_id} input')
-        if not box.is_visible():
-            self.page.get_by_text('Advanced', exact=True).click()
-            box.wait_for(state='visible')
-            self.page.wait_for_timeout(500)  # let the opened panel settle
-        for _ in range(3):  # a panel that is still mounting may reset it
-            box.fill(str(value))
-            box.press('Tab')
-            self.page.wait_for_timeout(300)
-            if float(box.input_value()) == float(value):
-                return
-        raise AssertionError(f'#{elem_id} did not take {value}')
-
-    def paint_band(self) -> None:
-        """Paint a wide band across the middle of the mask editor."""
-        page = self.page
-        page.get_by_text('Mask: paint the area that may change').click()
-        page.locator('#draggan-mask button[aria-label="Brush"]').first.click()
-        canvas = page.locator('#draggan-mask canvas').first
-        box = canvas.bounding_box()
-        cx, cy = box['x'] + box['width'] / 2, box['y'] + box['height'] / 2
-        for dy in (-24, 0, 24):  # the brush is 24 image px wide
-            page.mouse.move(cx - 90, cy + dy)
-            page.mouse.down()
-            page.mouse.move(cx + 90, cy + dy, steps=4)
-            page.mouse.up()
-        page.get_by_text('Use painted area as mask').click()
-        self.wait_status('Mask set')
-
-    def wait_drag_end(self, steps_before: int) -> str:
-        """Wait until a drag that started at ``steps_before`` has ended."""
-        self.page.wait_for_function(
-            '([p, n]) => {'
-            ' const e = document.querySelector("#draggan-status");'
-            ' const s = document.querySelector("#draggan-steps input");'
-            ' return !!e && !!s && Number(s.value) !== n'
-            ' && new RegExp(p).test(e.innerText); }',
-            arg=[DONE, steps_before], timeout=DRAG_TIMEOUT)
-        return self.status()
-
-    def drag(self) -> str:
-        before = self.steps()
-        self.page.click('#draggan-start')
-        return self.wait_drag_end(before)
 
 
 def save_screenshot(page, tmp_path, name: str = 'demo_screenshot.png') -> str:
@@ -414,27 +270,48 @@ def test_save_load_and_missing_checkpoint(demo_url, browser, tmp_path):
         ctx.close()
 
 
+def write_photo(path, colour=(30, 80, 160), size=(160, 120)) -> str:
+    """A drawn "photo": a disc on a plain background."""
+    from PIL import Image, ImageDraw
+    im = Image.new('RGB', size, colour)
+    w, h = size
+    ImageDraw.Draw(im).ellipse((w // 4, h // 6, 3 * w // 4, 5 * h // 6),
+                               fill=(230, 200, 60))
+    im.save(path)
+    return str(path)
+
+
 def test_photo_upload_inverts_then_drags(demo_url, browser, tmp_path):
-    """Upload a photo, invert it (pixel losses: offline) with streamed
-    progress, see the reconstruction beside it, then drag it."""
-    from PIL import Image as PILImage
-    from PIL import ImageDraw
+    """Uploads reach our reader raw: its refusals are status lines (no
+    server path), a 16-bit PNG previews as it is (not white). Then a photo
+    is inverted (pixel losses: offline) with streamed progress, shown beside
+    its reconstruction, dragged and saved with its inversion.pth (base
+    names only); New image clears the comparison."""
+    from PIL import Image
     ctx = browser.new_context(viewport={'width': 1400, 'height': 1400})
     try:
         d = DemoPage(ctx, demo_url)
         page = d.page
-        photo = tmp_path / 'photo.png'
-        im = PILImage.new('RGB', (160, 120), (30, 80, 160))
-        ImageDraw.Draw(im).ellipse((40, 20, 120, 100), fill=(230, 200, 60))
-        im.save(photo)
-        page.get_by_text('Your photo: invert it, then drag it',
-                         exact=True).click()
-        page.locator('#draggan-photo input[type=file]').set_input_files(
-            str(photo))
-        page.locator('#draggan-photo img').wait_for(state='visible')
-        page.locator('#draggan-perceptual').get_by_label('none').check()
-        d.set_number('draggan-inv-steps', 20)
-        d.set_number('draggan-pti-steps', 10)
+        (tmp_path / 'notes.txt').write_text('not a photo')
+        (tmp_path / 'empty.png').write_bytes(b'')
+        for name, words in (('notes.txt', 'not an image Pillow can read'),
+                            ('empty.png', r'is empty \(0 bytes\)')):
+            status = d.upload_photo(str(tmp_path / name),
+                                    'Cannot use this photo')
+            assert re.search(words, status), status
+            assert f"'{name}'" in status and '/tmp' not in status, status
+            assert '/' not in status, status  # no server path at all
+        # a 16-bit grey gradient: mid-grey on average, not white
+        ramp = np.tile(np.linspace(0, 65535, 128), (96, 1))
+        Image.fromarray(ramp.astype(np.uint16)).save(tmp_path / 'deep.png')
+        status = d.upload_photo(str(tmp_path / 'deep.png'))
+        assert 'deep.png: 128x96 px' in status, status
+        preview = d.pixels('#draggan-photo-preview img')
+        assert preview.shape == (512, 512, 3)
+        assert 100 < preview.mean() < 160, preview.mean()
+
+        d.upload_photo(write_photo(tmp_path / 'photo.png'))
+        d.set_inversion(20, 10)
         page.click('#draggan-invert')
         d.wait_status('Inverting: (projection|tuning) step')  # streamed
         d.wait_status('Photo inverted', timeout=DRAG_TIMEOUT)
@@ -448,6 +325,141 @@ def test_photo_upload_inverts_then_drags(demo_url, browser, tmp_path):
         assert 'failed' not in status, status
         assert 1 <= d.steps() <= 2
         save_screenshot(page, tmp_path, 'demo_photo_screenshot.png')
+
+        # Save: the bundle holds the inversion; the record names files of
+        # the bundle by base name, and no server folder
+        d.open_panel('Save / load', '#draggan-save')
+        page.click('#draggan-save')
+        d.wait_status('Saved')
+        page.wait_for_function(
+            'n => document.querySelectorAll("#draggan-files a").length >= n',
+            arg=6)
+        links = {osp.basename(a.get_attribute('href')): a.get_attribute('href')
+                 for a in page.locator('#draggan-files a').all()}
+        assert 'inversion.pth' in links, links
+        text = page.request.get(links['session.json']).text()
+        record = json.loads(text)
+        assert record['inversion_file'] == 'inversion.pth', record
+        assert '/tmp' not in text and 'draggan_demo_' not in text, text
+
+        # a new image: the old photo's comparison goes
+        page.click('#draggan-new')
+        d.wait_status('New image')
+        page.locator('#draggan-comparison img').wait_for(state='detached')
+        assert page.inner_text('#draggan-photo-summary').strip() == ''
+    finally:
+        ctx.close()
+
+
+def test_closed_tab_frees_its_folder_at_once(demo_server, browser):
+    """Closing a tab fires Gradio's unload: the tab's folder (under the
+    server's one tab root) goes at once, not an hour later."""
+    root = demo_server.tab_root()
+    ctx = browser.new_context(viewport={'width': 1400, 'height': 1000})
+    try:
+        before = set(os.listdir(root))
+        d = DemoPage(ctx, demo_server.url)
+        mine = set(os.listdir(root)) - before
+        assert len(mine) == 1, (before, mine)
+        d.page.close()
+        deadline = time.monotonic() + 30
+        while set(os.listdir(root)) & mine:
+            assert time.monotonic() < deadline, 'the tab folder stayed'
+            time.sleep(0.2)
+    finally:
+        ctx.close()
+
+
+def test_idle_tab_expires_but_a_busy_one_does_not(browser, tmp_path):
+    """The tab's state has a time to live (``--tab-ttl``, here 3 s) that
+    every event restarts: a drag that runs for longer keeps it; once the
+    tab is idle for longer, its edit and folder are freed and a click asks
+    for a reload."""
+    server = DemoServer(str(tmp_path / 'server.log'), ['--tab-ttl', '3'])
+    server.start()
+    ctx = browser.new_context(viewport={'width': 1400, 'height': 1000})
+    root = server.tab_root()
+    try:
+        d = DemoPage(ctx, server.url)
+        assert len(os.listdir(root)) == 1
+        d.set_number('draggan-max-steps', 100000)
+        d.set_number('draggan-lr', 0.0001)
+        d.add_point((100, 260), (480, 260))
+        d.page.click('#draggan-start')
+        d.wait_status(r'Dragging\.\.\. step')
+        time.sleep(7)  # over twice the time to live, while it drags
+        assert d.status().startswith('Dragging... step'), d.status()
+        assert len(os.listdir(root)) == 1
+        d.page.click('#draggan-stop')
+        assert d.wait_drag_end(0).startswith('Stopped after')
+        deadline = time.monotonic() + 30
+        while os.listdir(root):  # idle now: it expires
+            assert time.monotonic() < deadline, 'the idle tab was kept'
+            time.sleep(0.5)
+        d.click_image(10, 10)
+        d.wait_status('idle so long that its edit was freed')
+    finally:
+        ctx.close()
+        assert server.stop() == 0
+    assert not osp.exists(root)
+    assert 'expired: its edit and folder are freed' in server.log()
+    assert not our_tracebacks(server.log())
+
+
+def test_phone_shows_the_image_first(demo_url, browser):
+    """On a narrow screen the image (with its status line) comes before the
+    controls, within the first screen."""
+    ctx = browser.new_context(viewport={'width': 390, 'height': 844},
+                              device_scale_factor=2, is_mobile=True,
+                              has_touch=True)
+    try:
+        d = DemoPage(ctx, demo_url)
+        d.image.wait_for(state='visible')
+        img = d.image.bounding_box()
+        start = d.page.locator('#draggan-start').bounding_box()
+        assert img['y'] < start['y'], (img, start)
+        assert img['y'] < 844 * 0.5, img
+    finally:
+        ctx.close()
+
+
+def test_session_json_cannot_run_an_uploaded_config(demo_url, browser,
+                                                    tmp_path):
+    """The RCE attempt: a .py uploaded through Gradio's own upload route
+    (which answers with its server path), then a session.json whose
+    "config" is that path. Reading a Python config runs it, so the demo
+    must refuse the name: the .py's marker file must not appear, and the
+    status line says why, without the server path."""
+    import httpx
+    marker = tmp_path / 'ran.txt'
+    evil = tmp_path / 'evil_config.py'
+    evil.write_text(f'open({str(marker)!r}, "w").write("ran")\n'
+                    '_base_ = []\n')
+    with open(evil, 'rb') as f:
+        r = httpx.post(f'{demo_url}/gradio_api/upload',
+                       files={'files': ('evil_config.py', f,
+                                        'text/x-python')}, timeout=30)
+    assert r.status_code == 200, r.text
+    (server_path, ) = r.json()
+    assert osp.isabs(server_path) and server_path.endswith('.py')
+    session = tmp_path / 'session.json'
+    session.write_text(json.dumps({
+        'format': 'mmagic-draggan/session', 'version': 2,
+        'config': server_path, 'random_weights': True, 'seed': 1,
+        'handles': [[20, 32]], 'targets': [[36, 32]]}))
+    ctx = browser.new_context(viewport={'width': 1400, 'height': 1000})
+    try:
+        d = DemoPage(ctx, demo_url)
+        d.open_panel('Save / load', '#draggan-save')
+        d.page.locator('#draggan-upload input[type=file]').set_input_files(
+            str(session))
+        status = d.wait_status('Cannot load the session|Loaded the session')
+        time.sleep(1)  # anything the load started has run by now
+        assert not marker.exists(), 'the uploaded config was executed'
+        assert status.startswith('Cannot load the session'), status
+        assert 'evil_config.py' in status, status
+        assert server_path not in status and '/tmp' not in status, status
+        assert d.points() == ''  # the edit stays
     finally:
         ctx.close()
 

@@ -17,15 +17,17 @@ import torch
 from PIL import Image
 
 from mmagic_draggan.demo import DemoHandlers, DemoState, ModelCache
-from mmagic_draggan.demo.checkpoints import checkpoint_status
+from mmagic_draggan.checkpoints.resolver import resolve_weights
 from mmagic_draggan.demo.display import click_to_pixel, mask_from_editor
 from mmagic_draggan.demo.drag_runner import FramePacer
 from mmagic_draggan.demo.guards import BUSY, LOADING, NO_MODEL, handler
+from mmagic_draggan.demo.messages import plain
+from mmagic_draggan.demo.state import QUEUED_STOP
 from mmagic_draggan.engine.hooks.drag_hook import DragHook
 from mmagic_draggan.fileio import (FILE_NAMES, read_latent, read_mask,
                                    read_session, save_latent, save_mask)
 from mmagic_draggan.structures.drag_options import DragOptions
-from mmagic_draggan.utils.checkpoint import CheckpointError
+from mmagic_draggan.checkpoints.loader import CheckpointError
 
 S = 8  # display enlargement of the 64 px model
 FAST = dict(latent_space='w+', lr=0.05, lambda_mask=20, r1=2, r2=4)
@@ -35,7 +37,10 @@ FAST = dict(latent_space='w+', lr=0.05, lambda_mask=20, r1=2, r2=4)
 def handlers(tiny_config, tiny_model):
     cache = ModelCache('cpu')
     cache.add(tiny_config, tiny_model, random_weights=True)
-    return DemoHandlers(cache, tiny_config, random_weights=True)
+    h = DemoHandlers(cache, tiny_config, random_weights=True)
+    yield h
+    h.tabs.shutdown()
+    assert not osp.exists(h.tabs.root)
 
 
 @pytest.fixture
@@ -44,6 +49,11 @@ def state(handlers):
     assert st.session is not None, refresh.view.status
     yield st
     st.close()
+
+
+def shown(status: str) -> str:
+    """A status line as the page shows it (Markdown escapes undone)."""
+    return re.sub(r'\\(.)', r'\1', status)
 
 
 def disp(x, y):
@@ -102,7 +112,7 @@ def test_bad_clicks_keep_state(handlers, state, index, match):
     add_pair(handlers, state, (20, 30), (30, 30))
     handlers.click(state, disp(1, 1))
     v = handlers.click(state, index)
-    assert re.search(match, v.status), v.status
+    assert re.search(match, shown(v.status)), v.status
     assert state.pending == (1, 1)
     assert state.session.targets == [[30., 30.]]
     assert v.image is not None
@@ -178,11 +188,11 @@ def test_bad_settings_are_reported(handlers, state, kw, match):
     add_pair(handlers, state, (20, 30), (34, 30))
     before = state.session.options
     (v, ) = list(handlers.start(state, **{**FAST, 'max_steps': 3, **kw}))
-    assert re.search(match, v.status), v.status
+    assert re.search(match, shown(v.status)), v.status
     ((name, value), ) = kw.items()
     with pytest.raises(ValueError) as err:  # the one home of the message
         check_option(name, value)
-    assert v.status == str(err.value)
+    assert v.status == plain(str(err.value))  # shown as words
     assert state.session.options is before
     assert state.session.steps_taken == 0 and not state.running
 
@@ -411,7 +421,7 @@ def test_new_image_and_reset_image(handlers, state):
     assert not np.array_equal(state.image, start)
     seed3 = state.image.copy()
     r = handlers.new_image(state, 'x', 0.5)
-    assert 'seed must be an integer in [0, 2**63)' in r.view.status
+    assert 'seed must be an integer in [0, 2**63)' in shown(r.view.status)
     assert r.settings is None and r.editor is None
     np.testing.assert_array_equal(state.image, seed3)
     add_pair(handlers, state, (20, 30), (34, 30))
@@ -578,12 +588,12 @@ def test_load_a_v1_demo_bundle(handlers, state, tmp_path):
     # without its latent (and no seed) it says which file to upload
     r = handlers.load(state, [str(js)])
     assert 'upload draggan_start_latent.pt, draggan_mask.png' in \
-        r.view.status, r.view.status
+        shown(r.view.status), r.view.status
     assert state.session is s
     # the JSON names a file that is on disk next to it, but only uploads
     # are read
     r = handlers.load(state, [str(js), str(folder / 'draggan_mask.png')])
-    assert 'upload draggan_start_latent.pt' in r.view.status
+    assert 'upload draggan_start_latent.pt' in shown(r.view.status)
     assert state.session is s
 
 
@@ -617,11 +627,11 @@ def test_load_bad_uploads_keep_state(handlers, state, tmp_path):
             ([str(noseed)], 'upload draggan_start_latent.pt'),
             ([str(bad_mask), str(masked)], 'all zero'),
             ([str(far)], 'outside the 64x64 image'),
-            ([str(other)], 'not here'),
+            ([str(other)], 'not a shipped config'),
             ([str(bad), str(far)], 'exactly one session JSON'),
     ):
         r = handlers.load(state, files)
-        assert match in r.view.status, (files, r.view.status)
+        assert match in shown(r.view.status), (files, r.view.status)
         assert r.settings is None
         assert state.session is session
         assert session.targets == [[34., 30.]]
@@ -663,23 +673,23 @@ def test_two_sessions_stay_apart(handlers):
 def test_checkpoint_status_of_shipped_configs(tmp_path):
     root = osp.dirname(osp.dirname(osp.abspath(__file__)))
     face = osp.join(root, 'configs/draggan/draggan_stylegan2_face-512x512.py')
-    st = checkpoint_status(face, str(tmp_path))
+    st = resolve_weights(None, face, checkpoint_dir=str(tmp_path))
     assert st.name == 'StyleGAN2-FFHQ' and not st.exists
     assert st.path == str(tmp_path / 'stylegan2_face_512_pytorch_mmagic.pth')
     assert st.needs_download
     assert st.command == ('python tools/download_checkpoint.py '
                           f'StyleGAN2-FFHQ --dir {tmp_path}')
     assert st.command in st.describe()
-    st = checkpoint_status(face, None)
+    st = resolve_weights(None, face, checkpoint_dir=None)
     if not st.exists:
         assert st.command == 'bash run.sh download_checkpoint StyleGAN2-FFHQ'
     tiny = osp.join(root, 'configs/draggan/draggan_stylegan2_tiny-64x64.py')
-    st = checkpoint_status(tiny, str(tmp_path))
+    st = resolve_weights(None, tiny, checkpoint_dir=str(tmp_path))
     assert st.name is None and not st.needs_download
     assert st.path is None and 'random weights' in st.describe()
     # a file that is there
     (tmp_path / 'stylegan2_face_512_pytorch_mmagic.pth').write_bytes(b'x')
-    st = checkpoint_status(face, str(tmp_path))
+    st = resolve_weights(None, face, checkpoint_dir=str(tmp_path))
     assert st.exists and not st.needs_download
     assert st.describe() == ('Checkpoint **StyleGAN2-FFHQ**: '
                              f'`{tmp_path}/stylegan2_face_512_pytorch_mmagic'
@@ -1031,3 +1041,236 @@ def test_guard_decorator_alone():
     finally:
         st.session = None
         st.close()
+
+
+# ---------------------------------------------------------------------------
+# status lines: words only (mmagic_draggan/demo/messages.py)
+def test_foreign_text_is_plain_words():
+    from mmagic_draggan.demo.messages import code, error_text
+    assert plain("\x1b[31mimage '/tmp/gradio/0a1b/photo.png' is bad\x1b[0m"
+                 ) == "image 'photo.png' is bad"
+    assert plain('in /tmp/draggan_demo_x/tab_y/inversion/inversion.pth.') \
+        == 'in inversion.pth.'
+    # no URL, ratio or relative path is touched
+    assert plain('see https://host/a/b, 1/2, configs/draggan/x.py') == \
+        'see https://host/a/b, 1/2, configs/draggan/x.py'
+    # Markdown and HTML show as typed
+    assert plain('__init__ *x* `y` [a](b) <b> $$z$$') == (
+        r'\_\_init\_\_ \*x\* \`y\` \[a\](b) \<b> \$\$z\$\$')
+    assert plain('# title\n> quote\n- item') == \
+        '\\# title\n\\> quote\n\\- item'
+    assert shown(plain('a_b [c] <d>')) == 'a_b [c] <d>'
+    assert code('/srv/x/my`config.py') == "`my'config.py`"
+    assert error_text(KeyError()) == 'KeyError'
+
+
+def test_handlers_show_expected_errors_and_log_bugs(handlers, state,
+                                                   monkeypatch, caplog):
+    """Bad input is a status line in words; anything else is an internal
+    error, logged in full, and the edit stays."""
+    session = state.session
+
+    def bad_config(config):
+        raise FileNotFoundError(f'/srv/secret/{osp.basename(config)} '
+                                'is gone')
+
+    monkeypatch.setattr(handlers.cache, 'status', bad_config)
+    r = handlers.select_model(state, '/srv/secret/x.py', False, 0)
+    assert r.view.status.startswith('Could not load `x.py`: x.py is gone')
+    assert '/srv' not in r.view.status + r.checkpoint
+    assert state.session is session
+
+    def bug(*args, **kwargs):
+        raise KeyError('oops')
+
+    monkeypatch.undo()
+    monkeypatch.setattr(handlers, '_open', bug)
+    face = osp.join(osp.dirname(state.config),
+                    'draggan_stylegan2_face-512x512.py')
+    with caplog.at_level('ERROR', logger='mmagic_draggan.demo.guards'):
+        r = handlers.select_model(state, face, True, 0)
+    assert r.view.status == "Internal error in select_model: KeyError: 'oops'"
+    assert 'demo handler select_model failed' in caplog.text
+    assert state.session is session
+
+
+# ---------------------------------------------------------------------------
+# Stop while a run waits in the queue (tickets)
+def test_stop_while_queued_cancels_the_run(handlers, state):
+    add_pair(handlers, state, (20, 30), (40, 30))
+    ticket = handlers.request_run(state)  # Start pressed; the run waits
+    assert handlers.stop(state) == QUEUED_STOP  # Stop meanwhile
+    (v, ) = list(handlers.start(state, max_steps=3, ticket=ticket, **FAST))
+    assert v.status == QUEUED_STOP and v.steps == 0
+    assert state.session.steps_taken == 0 and not state.running
+    # the inversion shares the queue and the tickets
+    ticket = handlers.request_run(state)
+    handlers.stop(state)
+    (pv, ) = list(handlers.invert_photo(state, None, ticket=ticket))
+    assert pv.view.status == QUEUED_STOP and not state.running
+    # a later Start runs, and a Stop while it runs is not "queued"
+    ticket = handlers.request_run(state)
+    gen = handlers.start(state, max_steps=40, ticket=ticket, **FAST)
+    views = []
+    for v in gen:
+        views.append(v)
+        if v.steps >= 1 and state.running:
+            assert handlers.stop(state) is None
+    assert 'Stopped after' in views[-1].status, views[-1].status
+    assert 1 <= state.session.steps_taken < 40
+    # a Stop when nothing waits or runs says nothing; Start runs again
+    assert handlers.stop(state) is None
+    views = list(handlers.start(state, max_steps=1,
+                                ticket=handlers.request_run(state), **FAST))
+    assert 'step limit' in views[-1].status
+
+
+def test_click_while_a_new_image_is_made_is_refused(handlers, state):
+    from mmagic_draggan.demo.points_panel import REPLACING
+    add_pair(handlers, state, (20, 30), (34, 30))
+    handlers.announce_new_image(state)  # New image pressed, still queued
+    v = handlers.click(state, disp(5, 5))
+    assert v.status == REPLACING and state.pending is None
+    r = handlers.new_image(state, 3, 0.5, announced=True)
+    assert r.replaced and 'seed 3' in r.view.status
+    assert 'now click its target' in handlers.click(state, disp(5, 5)).status
+    # a refused New image takes its announcement back too
+    handlers.announce_new_image(state)
+    state.running = True
+    try:
+        r = handlers.new_image(state, 4, 0.5, announced=True)
+    finally:
+        state.running = False
+    assert r.view.status == BUSY and not r.replaced
+    assert state.replacing == 0
+    assert 'Point 1' in handlers.click(state, disp(9, 9)).status
+
+
+# ---------------------------------------------------------------------------
+# the photo upload: our reader first
+def test_photo_preview_reads_the_raw_upload(handlers, state, tmp_path):
+    ramp = np.tile(np.linspace(0, 65535, 128), (96, 1)).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / 'deep.png')
+    shown_img, status = handlers.preview_photo(state,
+                                               str(tmp_path / 'deep.png'))
+    assert shown_img.shape == (512, 512, 3)
+    assert 110 < shown_img.mean() < 145  # 16-bit read as such: mid-grey
+    assert status.startswith('Photo `deep.png`: 128x96 px')
+    (tmp_path / 'empty.png').write_bytes(b'')
+    (tmp_path / 'notes.txt').write_text('hello')
+    Image.new('1', (9000, 20)).save(tmp_path / 'wide.png')  # over the limit
+    for name, words in (('empty.png', 'is empty (0 bytes)'),
+                        ('notes.txt', 'not an image Pillow can read'),
+                        ('wide.png', 'over the limit of 8192 px')):
+        img, status = handlers.preview_photo(state, str(tmp_path / name))
+        assert img is None and status.startswith('Cannot use this photo')
+        assert words in shown(status), status
+        assert str(tmp_path) not in status and f"'{name}'" in status
+    assert handlers.preview_photo(state, None) == (None, '')
+    assert handlers.preview_photo(None, 'x.png') == (None, LOADING)
+
+
+def test_tuned_copies_are_capped(tiny_config, tiny_model, tmp_path):
+    from mmagic_draggan.demo import TabRegistry
+    cache = ModelCache('cpu')
+    cache.add(tiny_config, tiny_model, random_weights=True)
+    tabs = TabRegistry(max_tuned=1)
+    h = DemoHandlers(cache, tiny_config, random_weights=True, tabs=tabs)
+    a, _ = h.init('tab-a')
+    b, _ = h.init('tab-b')
+    try:
+        assert tabs.reserve_tuned(a) is None and a.tuning  # a inverts
+        photo = tmp_path / 'p.png'
+        Image.new('RGB', (80, 80), (200, 30, 30)).save(photo)
+        (pv, ) = list(h.invert_photo(b, str(photo), 'pti', 'none', 1, 1))
+        assert '--max-tuned 1' in pv.view.status, pv.view.status
+        assert not b.running and not b.tuning
+        a.tuning = False  # a is done (without keeping a copy)
+        assert tabs.reserve_tuned(b) is None
+    finally:
+        tabs.shutdown()
+
+
+# ---------------------------------------------------------------------------
+# tabs: freed when closed or idle, all folders under one root
+def test_tab_registry_frees_tabs(tiny_config, tiny_model):
+    import gc
+    import weakref
+
+    from mmagic_draggan.demo import TabRegistry
+    cache = ModelCache('cpu')
+    cache.add(tiny_config, tiny_model, random_weights=True)
+    tabs = TabRegistry()
+    h = DemoHandlers(cache, tiny_config, random_weights=True, tabs=tabs)
+    a, _ = h.init('session-a')
+    b, _ = h.init('session-b')
+    assert tabs.get('session-a') is a and len(tabs) == 2
+    assert osp.dirname(a.out_dir) == tabs.root == osp.dirname(b.out_dir)
+    add_pair(h, a, (20, 30), (34, 30))
+    edit = weakref.ref(a.session)
+    # the tab closes (Gradio's unload): its edit and folder go at once
+    assert tabs.close_tab('session-a') and not tabs.close_tab('session-a')
+    gc.collect()
+    assert edit() is None and not osp.exists(a.out_dir)
+    assert tabs.get('session-a') is None and a.closed
+    with pytest.raises(RuntimeError, match='tab was closed'):
+        h._open(a, tiny_config, True, seed=1)
+    # the state's time to live passed: freed, unless a run is under way
+    b.running = True
+    tabs.expire(b)
+    assert not b.closed and tabs.get('session-b') is b
+    b.running = False
+    tabs.expire(b)
+    assert b.closed and len(tabs) == 0
+    tabs.expire(None)
+    # the same session opening again replaces (and frees) its old state
+    c, _ = h.init('session-c')
+    c2, _ = h.init('session-c')
+    assert c.closed and tabs.get('session-c') is c2
+    root = tabs.root
+    tabs.shutdown()
+    assert c2.closed and not osp.exists(root)
+    tabs.shutdown()  # twice is fine
+
+
+def test_port_in_use_is_one_line(capsys):
+    import importlib.util
+    import socket
+    spec = importlib.util.spec_from_file_location(
+        'gradio_draggan_port',
+        osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'demo',
+                 'gradio_draggan.py'))
+    entry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entry)
+    with socket.socket() as held:
+        held.bind(('127.0.0.1', 0))
+        held.listen()
+        port = held.getsockname()[1]
+        with pytest.raises(SystemExit) as out:
+            entry.main(['--port', str(port), '--host', '127.0.0.1'])
+    assert out.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count('\n') == 0 and f'port {port}' in err
+    assert '--port N' in err and 'Traceback' not in err
+    for bad in (['--max-tuned', '0'], ['--max-file-size', 'big'],
+                ['--max-file-size', '0mb'], ['--tab-ttl', '-1'],
+                ['--concurrency', '0']):
+        with pytest.raises(SystemExit) as out:
+            entry.parse_args(bad)
+        assert out.value.code == 2
+    args = entry.parse_args(['--max-file-size', '2 GB'])
+    assert args.max_file_size == '2gb' and args.tab_ttl == 3600
+    assert entry.parse_args(['--max-file-size', '5000']).max_file_size == \
+        '5000b'
+    assert entry.parse_args([]).max_file_size == '200mb'
+
+
+
+def test_watermark_scales_with_the_image():
+    from mmagic_draggan.utils.visualization import add_watermark
+    for side, most in ((64, 0.05), (128, 0.05), (512, 0.02), (1024, 0.02)):
+        image = np.full((side, side, 3), 128, np.uint8)
+        ys, xs = np.nonzero((add_watermark(image) != image).any(-1))
+        box = (xs.max() - xs.min() + 1) * (ys.max() - ys.min() + 1)
+        assert 0 < box <= most * side * side, (side, box)
+        assert xs.min() > side / 2 and ys.min() > side / 2  # the corner

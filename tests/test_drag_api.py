@@ -9,8 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
+from mmagic_draggan.apis import init_model
 from mmagic_draggan.apis.drag import (DragOutput, drag, drag_kwargs_from_file,
                                       merge_drag_kwargs, resume_drag)
+from mmagic_draggan.apis.session_args import (merge_model_kwargs,
+                                              model_kwargs_from_file)
 from mmagic_draggan.fileio import read_latent, read_mask
 from mmagic_draggan.apis.stop_signal import StopOnSigint
 
@@ -34,7 +37,8 @@ def test_drag_writes_every_output(tmp_path, tiny_model):
     for p in out.paths.values():
         assert osp.isfile(p), p
     rec = json.load(open(out.paths['session']))
-    assert rec == json.loads(json.dumps(out.record))
+    assert rec == json.loads(json.dumps(out.record.to_dict()))
+    assert rec == out.record  # the record reads as the JSON object
     assert rec['seed'] == 3 and rec['latent_file'] is None
     assert rec['random_weights'] is True and rec['steps'] == 2
     assert rec['mask_file'] == 'mask.png'
@@ -62,26 +66,32 @@ def test_drag_without_out_dir_writes_nothing(tmp_path, tiny_model,
 
 def test_rerun_and_resume_from_session_file(tmp_path, tiny_config,
                                             tiny_model):
-    first = drag(tiny_config, HANDLES, TARGETS, random_weights=True,
-                 device='cpu', cfg_options={'model.lr': 0.02}, seed=5,
-                 truncation=0.5, max_steps=2, video='none', out_dir=str(tmp_path / 'a'),
+    model = init_model(tiny_config, random_weights=True, device='cpu',
+                       cfg_options={'model.lr': 0.02})
+    first = drag(model, HANDLES, TARGETS, seed=5, truncation=0.5,
+                 max_steps=2, video='none', out_dir=str(tmp_path / 'a'),
                  progress=False)
     assert first.record['hyper_parameters']['lr'] == 0.02
     assert first.record['hyper_parameters']['truncation'] == 0.5
     session = first.paths['session']
 
     # re-run: the session file alone (config, weights, seed, options)
-    # reproduces the drag exactly
+    # reproduces the drag exactly: what to build, then what to run
+    build = model_kwargs_from_file(session)
     kw = drag_kwargs_from_file(session)
-    assert kw['seed'] == 5 and kw['random_weights'] and kw['max_steps'] == 2
-    assert osp.samefile(kw['model_or_config'], tiny_config)
-    assert kw['cfg_options'] == {'model.lr': 0.02} and kw['truncation'] == .5
-    again = drag(**merge_drag_kwargs(kw, dict(progress=False, device='cpu')))
+    assert kw['seed'] == 5 and build['random_weights']
+    assert kw['max_steps'] == 2
+    # the config stays a name until init_model uses it (only shipped ones)
+    assert osp.samefile(build['config'].resolve(), tiny_config)
+    assert build['cfg_options'] == {'model.lr': 0.02}
+    assert kw['truncation'] == .5
+    again = drag(init_model(**merge_model_kwargs(build, dict(device='cpu'))),
+                 **merge_drag_kwargs(kw, dict(progress=False)))
     torch.testing.assert_close(again.latent, first.latent, rtol=0, atol=0)
 
     # resume: a new drag from the final latent and handles, steps count on
-    more = resume_drag(session, model_or_config=tiny_model, max_steps=1,
-                       progress=False, out_dir=str(tmp_path / 'b'))
+    more = resume_drag(tiny_model, session, max_steps=1, progress=False,
+                       out_dir=str(tmp_path / 'b'))
     rec = more.record
     assert rec['steps'] == 3 and rec['start_step'] == 2
     assert rec['run_steps'] == 1
@@ -145,7 +155,9 @@ def test_first_ctrl_c_stops_second_aborts(tiny_model):
     (dict(mask=np.ones((32, 48))), 'mask is 32x48 .* 64x64'),
     (dict(mask=np.zeros((64, 64))), 'all zero'),
     (dict(video='avi'), 'video must be one of'),
-    (dict(checkpoint='x.pth'), 'only apply when drag'),
+    (dict(checkpoint='x.pth'), r"\['checkpoint'\] are init_model\(\)"),
+    (dict(random_weights=True, device='cpu'), 'build it first'),
+    (dict(start=object(), seed=1), 'give start= or'),
     (dict(learning_rate=1), 'unknown DragGAN option'),
     (dict(max_steps=-1), 'max_steps'),
     (dict(seed=-2), 'seed must be an integer'),
@@ -247,3 +259,48 @@ def test_frame_interval_auto_and_explicit(tiny_model, monkeypatch):
     np.testing.assert_array_equal(runs[3].image, runs[None].image)
     with pytest.raises(ValueError, match='frame_interval must be an integer'):
         drag(tiny_model, HANDLES, TARGETS, seed=3, frame_interval=0, **FAST)
+
+
+def test_drag_runs_a_built_model(tiny_config, tiny_model):
+    """Building is init_model's (or the inferencer's) job: drag() takes
+    the built model and names the fix for a config."""
+    with pytest.raises(ValueError, match=r'init_model\(CONFIG'):
+        drag(tiny_config, HANDLES, TARGETS, **FAST)
+
+
+def test_inputs_are_read_and_frames_drawn_once(tmp_path, tiny_model,
+                                               monkeypatch):
+    """A latent and a mask file are each read once (with the model's shape
+    and size), and the trajectory is drawn once for the video and the
+    returned frames."""
+    import importlib
+
+    import mmagic_draggan.fileio.bundle as bundle
+    import mmagic_draggan.models.draggan as draggan
+    from mmagic_draggan.fileio import save_latent
+    # the module (the package's `drag` is the function)
+    drag_api = importlib.import_module('mmagic_draggan.apis.drag')
+    latent = save_latent(tiny_model.latent_from_seed(3).cpu(),
+                         tmp_path / 'w.pt')
+    mask = np.zeros((64, 64), np.uint8)
+    mask[8:56, 8:56] = 255
+    Image.fromarray(mask).save(tmp_path / 'm.png')
+    calls = []
+
+    def counted(module, name):
+        real = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            calls.append(name)
+            return real(*args, **kwargs)
+        monkeypatch.setattr(module, name, wrapper)
+
+    counted(draggan, 'read_latent')
+    counted(drag_api, 'read_mask')
+    counted(drag_api, 'trajectory_frames')
+    counted(bundle, 'trajectory_frames')
+    out = drag(tiny_model, HANDLES, TARGETS, latent=str(latent),
+               mask=str(tmp_path / 'm.png'), max_steps=2,
+               out_dir=str(tmp_path / 'run'), **FAST)
+    assert sorted(calls) == ['read_latent', 'read_mask', 'trajectory_frames']
+    assert len(out.frames) == 3 and osp.isfile(out.paths['gif'])

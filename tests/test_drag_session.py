@@ -235,3 +235,29 @@ def test_a_passive_recorder_renders_nothing_itself(tiny_model, passive):
     for _ in range(3):
         s.step(return_image=True)
     assert [f.step for f in rec.frames] == [5, 10, 12, 13]
+
+
+def test_a_resumed_session_records_what_it_continues(tiny_model):
+    """The session's record is complete when it is made: a resume's counts,
+    history, time and original seed come in through new_session."""
+    from mmagic_draggan.fileio import ResumeInfo
+    from mmagic_draggan.structures import StartImage
+    prior = ResumeInfo(session_file='/elsewhere/a/session.json', steps=3,
+                       seconds=1.5, seed=7, truncation=0.5,
+                       history=[dict(step=i, mean_distance=9., loss=.1)
+                                for i in (1, 2, 3)])
+    s = tiny_model.new_session(
+        start=StartImage.create(latent=tiny_model.latent_from_seed(7, .5)),
+        resume=prior)
+    s.set_points([[24, 32]], [[36, 32]])
+    res = s.run(max_steps=2)
+    rec = s.record(res)
+    assert (rec.seed, rec.start_step, rec.steps, rec.run_steps) == (7, 3, 5, 2)
+    assert [h['step'] for h in rec.history] == [1, 2, 3, 4, 5]
+    assert rec.seconds == pytest.approx(1.5 + res.seconds)
+    assert rec.hyper_parameters['truncation'] == 0.5
+    assert rec.resumed_from == '/elsewhere/a/session.json'
+    s.reset()  # back to the start of this session, its count included
+    assert s.steps_taken == 3 and s.history == []
+    with pytest.raises(ValueError, match='give start= or'):
+        tiny_model.new_session(start=StartImage(seed=1), seed=2)

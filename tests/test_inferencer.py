@@ -9,8 +9,9 @@ import torch
 
 import mmagic_draggan.apis.inference as inference_api
 import mmagic_draggan.apis.inferencer as inferencer_api
-from mmagic_draggan.apis import DragGANInferencer, DragOutput, drag
-from mmagic_draggan.utils.checkpoint import CheckpointError
+from mmagic_draggan.apis import (DragGANInferencer, DragOutput, drag,
+                                 init_model)
+from mmagic_draggan.checkpoints.loader import CheckpointError
 
 HANDLES, TARGETS = [[24., 32.]], [[36., 32.]]  # (x, y) pixels
 STEPS = 2
@@ -71,9 +72,10 @@ def test_built_once_and_same_as_drag(inferencer, tiny_config, ckpt,
     assert isinstance(first, DragOutput)
     assert first.out_dir is None and first.paths == {}
 
-    # drag() building its own model from the same config and checkpoint
-    ref = drag(tiny_config, HANDLES, TARGETS, seed=3, checkpoint=ckpt,
-               device='cpu', lr=0.02, max_steps=STEPS, video='none',
+    # drag() on a model init_model builds from the same config and
+    # checkpoint
+    ref = drag(init_model(tiny_config, ckpt, device='cpu'), HANDLES,
+               TARGETS, seed=3, lr=0.02, max_steps=STEPS, video='none',
                progress=False)
     assert ref.result.steps == STEPS and not ref.converged
     for out in (first, again):
@@ -181,3 +183,14 @@ def test_bad_input_is_refused_before_any_step(inferencer, tmp_path, call,
         inferencer(**call, callback=steps.append,
                    result_out_dir=str(out_dir))
     assert steps == [] and not out_dir.exists()
+
+
+def test_drag_and_invert_take_the_inferencer(inferencer, tmp_path):
+    """drag() and invert() run on a built model: the inferencer's, when
+    given the inferencer itself."""
+    from mmagic_draggan.apis import invert
+    out = drag(inferencer, HANDLES, TARGETS, seed=3, max_steps=0,
+               video='none', progress=False)
+    assert out.session.model is inferencer.model
+    with pytest.raises(ValueError, match='resize must be one of'):
+        invert(inferencer, np.zeros((64, 64, 3), np.uint8), resize='fit')

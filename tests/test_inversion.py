@@ -22,9 +22,9 @@ from mmagic_draggan.models.inversion import (Inverter, LPIPSPerceptualLoss,
                                              PerceptualWeightsError,
                                              Projector, apply_synthesis_delta,
                                              image_to_tensor, latent_stats,
-                                             lr_ramp, noise_regularizer,
-                                             tensor_to_uint8)
+                                             lr_ramp, noise_regularizer)
 from mmagic_draggan.models.stylegan2_synthesis import synthesize
+from mmagic_draggan.utils.image import to_uint8_image
 from mmagic_draggan.utils.fingerprint import (config_fingerprint,
                                               weights_fingerprint)
 
@@ -52,7 +52,7 @@ def truth(model):
     w_avg, _ = latent_stats(model.generator, 2000)
     w = model.latent_from_seed(3, truncation=1.)
     true = w_avg + 0.5 * (w - w_avg)
-    return true, tensor_to_uint8(model.render(true)), w_avg
+    return true, to_uint8_image(model.render(true)), w_avg
 
 
 @pytest.fixture(scope='module')
@@ -207,7 +207,7 @@ def test_pti_reconstructs_a_generator_image(pti_run, model, truth):
     tuned = apply_synthesis_delta(model.generator, delta)
     with torch.no_grad():
         img = synthesize(tuned, out.inversion.latent, model.feat_idx)[1]
-    assert np.abs(tensor_to_uint8(img).astype(int) -
+    assert np.abs(to_uint8_image(img).astype(int) -
                   out.reconstruction.astype(int)).max() <= 1
 
 
@@ -291,19 +291,32 @@ def test_stop_requests(model, truth):
     assert res.stopped and res.metrics['steps']['tuning'] == 1
 
 
-def test_invert_checks_arguments_before_building(tmp_path):
+def test_invert_checks_arguments_before_running(tmp_path, model,
+                                                monkeypatch):
+    from mmagic_draggan.apis import init_model
     from mmagic_draggan.apis.invert import invert
-    cfg = 'configs/draggan/draggan_stylegan2_tiny-64x64.py'
+    from mmagic_draggan.errors import ConfigNotFoundError
+    from mmagic_draggan.models.inversion import Inverter
+
+    def no_run(*args, **kwargs):
+        raise AssertionError('inverted before checking the arguments')
+
+    monkeypatch.setattr(Inverter, 'invert', no_run)
     img = np.zeros((64, 64, 3), np.uint8)
     for kw, match in ((dict(perceptual='vgg'), 'perceptual'),
                       (dict(resize='fit'), 'resize'),
-                      (dict(steps=-1), 'steps'),
+                      (dict(steps=-1), 'steps must be an integer >= 0'),
+                      (dict(pti_steps=1.5), 'pti_steps must be an integer'),
                       (dict(preset='nope'), 'unknown inversion preset'),
                       (dict(preset='projector', pti_steps=3),
                        'no pivotal tuning')):
         with pytest.raises(ValueError, match=match):
-            invert(cfg, img, random_weights=True, progress=False, **kw)
+            invert(model, img, progress=False, **kw)
     with pytest.raises(ValueError, match='does not exist'):
-        invert(cfg, str(tmp_path / 'missing.png'), random_weights=True)
-    with pytest.raises(ValueError, match='not found'):
-        invert('configs/nope.py', img, random_weights=True)
+        invert(model, str(tmp_path / 'missing.png'))
+    # building is init_model's: a config is refused with the fix, and a
+    # missing config is found there
+    with pytest.raises(ValueError, match=r'init_model\(CONFIG'):
+        invert('configs/draggan/draggan_stylegan2_tiny-64x64.py', img)
+    with pytest.raises(ConfigNotFoundError, match='not found'):
+        init_model('configs/nope.py', random_weights=True)

@@ -12,7 +12,7 @@ import torch
 
 from mmagic_draggan.apis.drag import drag, resume_drag
 from mmagic_draggan.fileio.inversion_file import InversionFile, save_inversion
-from mmagic_draggan.models.draggan import to_uint8_image
+from mmagic_draggan.utils.image import to_uint8_image
 from mmagic_draggan.utils.fingerprint import (config_fingerprint,
                                               weights_fingerprint)
 from mmagic_draggan.utils.paths import portable_path
@@ -103,14 +103,28 @@ def test_drag_api_and_resume_keep_the_inversion(tiny_model, inversion_path,
         out.start_image,
         to_uint8_image(tiny_model.tuned(inv).render(inv.latent)))
     rec = json.load(open(out.paths['session']))
-    assert rec['inversion_file'] == portable_path(inversion_path)
+    # the bundle is complete alone: it holds the inversion it drags
+    assert rec['inversion_file'] == 'inversion.pth'
+    assert (tmp_path / 'a' / 'inversion.pth').read_bytes() == \
+        open(inversion_path, 'rb').read()
     assert rec['latent_file'] == 'start_latent.pt' and rec['seed'] is None
-    more = resume_drag(out.paths['session'], model_or_config=tiny_model,
-                       max_steps=1, out_dir=str(tmp_path / 'b'),
-                       progress=False)
+    more = resume_drag(tiny_model, out.paths['session'], max_steps=1,
+                       out_dir=str(tmp_path / 'b'), progress=False)
     # resumed on the tuned weights: its start is the first run's result
     np.testing.assert_array_equal(more.start_image, out.image)
-    assert more.record['inversion_file'] == rec['inversion_file']
+    assert more.record['inversion_file'] == 'inversion.pth'
+    assert (tmp_path / 'b' / 'inversion.pth').is_file()
+    # a session that names its inversion by a path: never followed, unless
+    # the caller gives the file
+    named = dict(rec, inversion_file=str(inversion_path))
+    (tmp_path / 'a' / 'named.json').write_text(json.dumps(named))
+    with pytest.raises(ValueError, match='--inversion FILE'):
+        resume_drag(tiny_model, str(tmp_path / 'a' / 'named.json'),
+                    max_steps=1, progress=False)
+    again = resume_drag(tiny_model, str(tmp_path / 'a' / 'named.json'),
+                        max_steps=1, progress=False,
+                        inversion=inversion_path)
+    np.testing.assert_array_equal(again.start_image, out.image)
     with pytest.raises(ValueError, match='not both'):
         drag(tiny_model, [[24, 32]], [[36, 32]], inversion=inversion_path,
              seed=3, **FAST)
@@ -127,7 +141,8 @@ def test_batch_task_with_inversion_file(tiny_model, inversion_path, tmp_path):
         out['start_image'],
         to_uint8_image(tiny_model.tuned(inv).render(inv.latent)))
     assert out['record']['inversion_file'] == portable_path(inversion_path)
-    with pytest.raises(TaskError, match='exactly one of'):
+    with pytest.raises(TaskError, match='"seed" or an "inversion_file", '
+                       'not both'):
         task_from_dict(dict(task, seed=1), image_size=64)
 
 
@@ -140,7 +155,7 @@ def test_cli_inversion_flag(tiny_config, inversion_path, tmp_path):
         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     rec = json.loads((tmp_path / 'cli' / 'session.json').read_text())
-    assert rec['inversion_file'] == portable_path(inversion_path)
+    assert rec['inversion_file'] == 'inversion.pth'
     bad = subprocess.run(
         [sys.executable, TOOL, tiny_config, '--random-weights',
          '--inversion', inversion_path, '--seed', '2', '--drag',

@@ -54,8 +54,12 @@ def test_cli_usage_errors(tmp_path, capsys):
     photo = _photo(tmp_path)
     cases = [
         ([TINY, photo, '--out-dir', 'x', '--checkpoint', 'a.pth',
-          '--random-weights'], 'not both'),
-        ([TINY, photo, '--out-dir', 'x', '--steps', '-3'], 'must be >= 0'),
+          '--random-weights'],
+         'give one of them (--checkpoint / --random-weights)'),
+        ([TINY, photo, '--out-dir', 'x', '--steps', '-3'],
+         "'-3' must be an integer >= 0"),
+        ([TINY, photo, '--out-dir', 'x', '--steps', 'many'],
+         "'many' is not an integer"),
         ([TINY, photo], '--out-dir'),
         ([TINY, photo, '--out-dir', 'x', '--preset', 'projector',
           '--pti-steps', '5'], 'no pivotal tuning'),

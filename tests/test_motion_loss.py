@@ -9,9 +9,10 @@ from mmagic_draggan.models.feature_maps import DenseFeatureMap, LazyFeatureMap
 
 def direct_loss(feat, size, handles_rc, targets_rc, r1, mask, feat0, lam,
                 disc='centred'):
-    """DESIGN.md section 1 steps 4-5, written out densely with grid_sample;
-    ``disc='linspace'``: the disc from ``torch.linspace(0, h, h)``
-    coordinates (DESIGN.md section 6)."""
+    """Motion supervision and mask term (docs/algorithm.md), written out
+    densely with grid_sample; ``disc='linspace'``: the disc from
+    ``torch.linspace(0, h, h)`` coordinates (docs/algorithm.md, Motion
+    supervision)."""
     H, W = size
     Fd = F.interpolate(feat, size=size, mode='bilinear', align_corners=False)
     total = 0.
@@ -98,8 +99,9 @@ def test_linspace_disc_equals_the_official_formula(size):
 
 
 def test_linspace_disc_is_the_shifted_one_design_names():
-    """DESIGN.md section 6: at 256 px and r1 = 2 the official disc of row
-    128 spans rows 126-129; the centred one spans 127-129."""
+    """docs/algorithm.md, Motion supervision: at 256 px and r1 = 2 the
+    official disc of row 128 spans rows 126-129; the centred one spans
+    127-129."""
     from mmagic_draggan.models.losses.motion_supervision_loss import (
         disc_offsets, linspace_disc)
     p = torch.tensor([128., 128.])
@@ -207,12 +209,12 @@ def test_mask_term_is_zero_at_the_first_step():
 def test_parity_disc_is_a_config_option(tiny_config):
     """``--cfg-options model.motion_loss.disc=linspace`` reaches the loss,
     changes the drag, and the session record keeps it for a re-run."""
-    from mmagic_draggan.apis import drag
+    from mmagic_draggan.apis import drag, init_model
     runs = {}
     for disc in ('centred', 'linspace'):
-        runs[disc] = drag(tiny_config, [[24., 32.]], [[36., 32.]],
-                          random_weights=True, device='cpu', seed=3,
-                          cfg_options={'model.motion_loss.disc': disc},
+        model = init_model(tiny_config, random_weights=True, device='cpu',
+                           cfg_options={'model.motion_loss.disc': disc})
+        runs[disc] = drag(model, [[24., 32.]], [[36., 32.]], seed=3,
                           max_steps=3, lr=0.02, video='none', progress=False)
     out = runs['linspace']
     assert out.session.model.motion_loss.disc == 'linspace'

@@ -5,8 +5,8 @@ The pickles are built here with the official structure: each network is a
 whose ``meta['module_src']`` would write a file and import a module if it
 were executed, kwargs are ``dnnlib.EasyDict`` objects. The NVIDIA-named
 weights are produced from a random MMagic generator by the inverse of the
-DESIGN.md table (written out independently here), converted back, loaded by
-``load_generator_checkpoint`` and compared tensor by tensor.
+table in docs/checkpoints.md (written out independently here), converted
+back, loaded by ``load_generator_checkpoint`` and compared tensor by tensor.
 """
 import contextlib
 import importlib.util
@@ -22,10 +22,10 @@ import pytest
 import torch
 from ckpt_helpers import assert_same_state, make_generator, state
 
-from mmagic_draggan.utils.checkpoint import load_generator_checkpoint
-from mmagic_draggan.utils.official_convert import (convert_official_pickle,
+from mmagic_draggan.checkpoints.loader import load_generator_checkpoint
+from mmagic_draggan.checkpoints.official.convert import (convert_official_pickle,
                                                    key_table)
-from mmagic_draggan.utils.official_pickle import (OfficialPickleError,
+from mmagic_draggan.checkpoints.official.pickle_reader import (OfficialPickleError,
                                                   PersistentStub,
                                                   load_official_pickle)
 
@@ -569,6 +569,6 @@ def test_cli(tmp_path, fake, gens, capsys):
     marker = tmp_path / 'pwned'
     bad = tmp_path / 'bad.pkl'
     bad.write_bytes(pickle.dumps({'x': _System(marker)}))
-    assert tool.main([str(bad), str(tmp_path / 'b.pth')]) == 1
+    assert tool.main([str(bad), str(tmp_path / 'b.pth')]) == 2
     assert 'system' in capsys.readouterr().err
     assert not marker.exists()

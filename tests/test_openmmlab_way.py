@@ -18,7 +18,7 @@ import torch
 from mmengine.config import Config
 
 import mmagic
-from mmagic_draggan.utils.checkpoint import CheckpointError
+from mmagic_draggan.checkpoints.loader import CheckpointError
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY = osp.join(ROOT, 'configs', 'draggan', 'draggan_stylegan2_tiny-64x64.py')

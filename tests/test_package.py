@@ -1,6 +1,8 @@
 """The package imports, registers into MMagic's registries, and builds."""
+import os
 import os.path as osp
 
+import pytest
 import torch
 from mmengine.config import Config
 
@@ -77,3 +79,44 @@ def test_mmagic_registry_locations_import():
     from mmagic.registry import METRICS
     assert METRICS.get('PSNR') is not None
     assert METRICS.get('DragDistance') is not None
+
+
+@pytest.mark.e2e
+def test_built_package_runs_its_tools_from_another_folder(tmp_path):
+    """A built wheel carries the configs, task files and tools
+    (``mmagic_draggan/.mim``): installed into a folder of its own and run
+    from an unrelated working directory, the drag tool finds the tiny
+    config by name and writes a bundle that names it as shipped."""
+    import json
+    import subprocess
+    import sys
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    wheel_dir, site, work = (tmp_path / 'whl', tmp_path / 'site',
+                             tmp_path / 'elsewhere')
+    work.mkdir()
+    pip = [sys.executable, '-m', 'pip', '--disable-pip-version-check', '-q']
+    subprocess.run(pip + ['wheel', '--no-deps', '--no-build-isolation',
+                          '-w', str(wheel_dir), root], check=True,
+                   cwd=str(tmp_path))
+    wheel, = wheel_dir.glob('mmagic_draggan-*.whl')
+    subprocess.run(pip + ['install', '--no-deps', '--target', str(site),
+                          str(wheel)], check=True)
+    mim = site / 'mmagic_draggan' / '.mim'
+    for sub in ('configs/draggan', 'configs/_base_/inversion',
+                'data/drag_tasks', 'tools'):
+        assert (mim / sub).is_dir(), sub
+    env = dict(os.environ, PYTHONPATH=str(site))
+    proc = subprocess.run(
+        [sys.executable, str(mim / 'tools' / 'drag.py'),
+         'draggan_stylegan2_tiny-64x64', '--random-weights', '--device',
+         'cpu', '--drag', '24,32,36,32', '--max-steps', '1', '--video',
+         'none', '--no-progress', '--out-dir', 'out'],
+        cwd=str(work), env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rec = json.loads((work / 'out' / 'session.json').read_text())
+    assert rec['config'] == 'configs/draggan/draggan_stylegan2_tiny-64x64.py'
+    probe = subprocess.run(
+        [sys.executable, '-c', 'import mmagic_draggan.utils.paths as p; '
+         'print(p.repo_root(), p.checkout_root())'], cwd=str(work), env=env,
+        capture_output=True, text=True, check=True)
+    assert probe.stdout.split() == [str(mim), 'None']

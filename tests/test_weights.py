@@ -1,12 +1,13 @@
 """resolve_weights: the one decision of which weights a checkpoint argument
 means (path | zoo name | none/random | the config's own)."""
+import os
 from pathlib import Path
 
 import pytest
 
-from mmagic_draggan.utils import weights as weights_mod
-from mmagic_draggan.utils.checkpoint import CheckpointError
-from mmagic_draggan.utils.weights import resolve_weights
+from mmagic_draggan.checkpoints import resolver as weights_mod
+from mmagic_draggan.checkpoints.loader import CheckpointError
+from mmagic_draggan.checkpoints.resolver import resolve_weights
 
 TINY_PATH = str(Path(__file__).resolve().parents[1] /
                 'configs/draggan/draggan_stylegan2_tiny-64x64.py')
@@ -22,7 +23,10 @@ def _cfg(path, name='StyleGAN2-FFHQ', out_size=512):
 @pytest.fixture
 def fake_root(tmp_path, monkeypatch):
     """Resolve relative checkpoint paths against an empty fake repo root."""
-    monkeypatch.setattr(weights_mod, 'repo_root', lambda: tmp_path)
+    monkeypatch.setattr(weights_mod, 'checkout_root', lambda: tmp_path)
+    monkeypatch.setattr(
+        weights_mod, 'find_repo_path', lambda p: p if os.path.isabs(p) or
+        os.path.exists(p) else str(tmp_path / p))
     return tmp_path
 
 

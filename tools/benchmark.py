@@ -37,7 +37,6 @@ Measures, in one process:
   ``it_per_s`` = 1 / iteration, peak RSS (MB) and, on CUDA, peak allocated
   GPU memory (MB).
 """
-import argparse
 import json
 import resource
 import statistics
@@ -56,6 +55,7 @@ from mmagic_draggan.apis import init_model  # noqa: E402
 from mmagic_draggan.models.stylegan2_synthesis import (  # noqa: E402
     resolve_precision, synthesize)
 from mmagic_draggan.structures import PRECISIONS  # noqa: E402
+from mmagic_draggan.utils.cli import ArgumentParser, run_tool  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -276,7 +276,7 @@ def benchmark(config: str,
     res.update(low)
     if invert_steps > 0:
         from mmagic_draggan.apis.invert import invert
-        from mmagic_draggan.models.draggan import to_uint8_image
+        from mmagic_draggan.utils.image import to_uint8_image
         target = to_uint8_image(model.render(model.latent_from_seed(1)))
         out = invert(model, target, preset='pti', perceptual='none',
                      steps=invert_steps, pti_steps=invert_steps,
@@ -299,7 +299,7 @@ def benchmark(config: str,
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('config', help='config file (configs/draggan/*.py)')
     g = p.add_mutually_exclusive_group()
     g.add_argument('--checkpoint', help='checkpoint path or zoo name')
@@ -327,15 +327,16 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
+    """Run the benchmark; returns the exit code (errors: one line)."""
+    return run_tool(lambda: _main(argv), 'tools/benchmark.py')
+
+
+def _main(argv) -> int:
     args = parse_args(argv)
-    try:
-        res = benchmark(args.config, args.checkpoint, args.random_weights,
-                        args.device, args.iters, args.warmup, args.mode,
-                        args.points, args.precision, args.invert_steps,
-                        args.fidelity_steps)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        print(f'benchmark: error: {e}', file=sys.stderr)
-        return 2
+    res = benchmark(args.config, args.checkpoint, args.random_weights,
+                    args.device, args.iters, args.warmup, args.mode,
+                    args.points, args.precision, args.invert_steps,
+                    args.fidelity_steps)
     if args.json:
         print(json.dumps(res))
         return 0

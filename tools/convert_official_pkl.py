@@ -18,15 +18,14 @@ load it with ``--checkpoint OUT.pth`` and a config that fits (printed).
 
 Exit codes: 0 done, 1 the pickle is unsafe, unsupported or unreadable.
 """
-import argparse
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mmagic_draggan.utils.checkpoint_file import CheckpointError  # noqa: E402
-from mmagic_draggan.utils.official_convert import \
+from mmagic_draggan.utils.cli import ArgumentParser, run_tool  # noqa: E402
+from mmagic_draggan.checkpoints.official.convert import \
     convert_official_pickle  # noqa: E402
 
 
@@ -37,9 +36,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         argv (list[str], optional): Arguments; None reads ``sys.argv``.
 
     Returns:
-        int: 0 on success, 1 when the pickle is refused.
+        int: 0 on success, 2 when the pickle is refused (one line on
+        stderr).
     """
-    parser = argparse.ArgumentParser(
+    return run_tool(lambda: _main(argv), 'tools/convert_official_pkl.py')
+
+
+def _main(argv: Optional[List[str]]) -> None:
+    parser = ArgumentParser(
         description='Convert an official StyleGAN2/DragGAN .pkl to a MMagic '
         'checkpoint (never runs code from the pickle).')
     parser.add_argument('src', help='official .pkl')
@@ -50,11 +54,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         default=None,
         help='network to convert (default: G_ema if present, else G)')
     args = parser.parse_args(argv)
-    try:
-        info = convert_official_pickle(args.src, args.dst, args.which)
-    except CheckpointError as err:
-        print(f'error: {args.src}: {err}', file=sys.stderr)
-        return 1
+    info = convert_official_pickle(args.src, args.dst, args.which)
     arch = info['arch']
     print(f"converted {info['which']} of {args.src} -> {info['dst']}")
     print(f"generator: out_size={arch['out_size']} "
@@ -72,7 +72,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     else:
         print('no config in configs/draggan fits this architecture; write '
               'one with the generator settings above')
-    return 0
 
 
 if __name__ == '__main__':

@@ -8,7 +8,7 @@ Usage::
     bash run.sh download_checkpoint StyleGAN2-Lions-internet
 
 The URL is ``BASE_URL + NAME``. The default base is MMagic's OpenXLab
-folder (``mmagic_draggan.utils.zoo.DEFAULT_BASE_URL``:
+folder (``mmagic_draggan.checkpoints.zoo.DEFAULT_BASE_URL``:
 ``https://download.openxlab.org.cn/models/qsun1/``
 ``DragGAN-StyleGAN2-checkpoint/weight//``); for a mirror serving the same
 names use ``--base-url`` or ``$DRAGGAN_CHECKPOINT_BASE_URL``. Each file is
@@ -29,15 +29,15 @@ from typing import List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mmagic_draggan.utils.download import (
+from mmagic_draggan.checkpoints.download import (
     EXIT_OK,
     EXIT_USAGE,  # noqa: E402
     DownloadError,
     describe_size,
     download_file,
     is_checkpoint_file)
-from mmagic_draggan.utils.weights import resolve_checkpoint_dir  # noqa: E402
-from mmagic_draggan.utils.zoo import (  # noqa: E402
+from mmagic_draggan.checkpoints.resolver import resolve_checkpoint_dir  # noqa: E402
+from mmagic_draggan.checkpoints.zoo import (  # noqa: E402
     checkpoint_url, find_zoo_entry, list_zoo)
 
 

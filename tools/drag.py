@@ -27,8 +27,10 @@ Ctrl-C stops after the current step and still writes everything
 (``stop_reason: "stopped"``, exit 0); a second Ctrl-C aborts (exit 130).
 Bad arguments print one line to stderr and exit 2.
 
-This file only parses arguments: the work is
-:func:`mmagic_draggan.apis.drag.drag` / :func:`~.resume_drag`.
+This file only parses arguments: it builds the model with
+:func:`mmagic_draggan.apis.init_model` (the weights of a session file it
+re-runs or resumes, unless flags replace them) and drags with
+:func:`mmagic_draggan.apis.drag`.
 """
 import argparse
 import math
@@ -43,23 +45,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mmagic_draggan.structures.drag_options import (  # noqa: E402
     OPTION_NAMES, OPTION_SPECS)
 
-EXIT_OK, EXIT_USAGE, EXIT_ABORTED = 0, 2, 130
+from mmagic_draggan.utils.cli import (ArgumentParser,  # noqa: E402
+                                      UsageError, run_tool)
 
-
-class UsageError(ValueError):
-    """A bad command line (reported as one line, exit 2)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors."""
-
-    def error(self, message: str):
-        raise UsageError(f'{message} (see --help)')
+NEED_CONFIG = ('give a CONFIG, e.g. '
+               'configs/draggan/draggan_stylegan2_lions-512x512.py')
 
 
 def build_parser() -> argparse.ArgumentParser:
     from mmengine.config import DictAction
-    p = _Parser(
+    p = ArgumentParser(
         prog='tools/drag.py',
         description='Drag points on a StyleGAN2 image with DragGAN, without '
         'a UI. Points are (x, y) pixels.',
@@ -67,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
         'arguments or inputs, 130 aborted by a second Ctrl-C.')
     p.add_argument('config', nargs='?', default=None,
                    help='config file (configs/draggan/*.py); optional with '
-                   '--resume or a session --points-file, which name theirs')
+                   '--resume or a session --points-file when they name a '
+                   'shipped config (a config named inside a file is never '
+                   'read otherwise: pass it here)')
     w = p.add_argument_group('weights')
     w.add_argument('--checkpoint', default=None,
                    help='checkpoint path or zoo name (default: the config\'s)')
@@ -86,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--inversion', default=None, metavar='INVERSION.pth',
                    help='drag your own photo: an inversion.pth from '
                    'tools/invert.py (give the same config and weight flags '
-                   'as the inversion)')
+                   'as the inversion); with --resume, the inversion of a '
+                   'session that names it by a path')
     s.add_argument('--truncation', type=float, default=None,
                    help='truncation psi for --seed (default: the config\'s)')
     pts = p.add_argument_group('points')
@@ -117,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='folder name under outputs/drag (default: timestamp)')
     o.add_argument('--overwrite', action='store_true',
                    help='write into a folder that already holds a session')
-    o.add_argument('--video', choices=['gif', 'mp4', 'none'], default=None,
+    from mmagic_draggan.apis.drag import VIDEO_CHOICES
+    o.add_argument('--video', choices=VIDEO_CHOICES, default=None,
                    help='trajectory format (default gif)')
     o.add_argument('--no-overlay', action='store_true',
                    help='trajectory frames without points and arrows')
@@ -166,24 +165,19 @@ def parse_drag(values: List[str]) -> Dict[str, list]:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """Conflicts between flags (before anything heavy is imported)."""
+    """Conflicts between flags of this tool (before anything heavy runs;
+    the start image and the weights have their own rules, in
+    ``StartImage.create`` and ``init_model``)."""
     def given(*names):
         return [f'--{n.replace("_", "-")}' for n in names
                 if getattr(args, n) not in (None, False)]
 
-    if args.seed is not None and args.latent is not None:
-        raise UsageError('give --seed or --latent, not both')
-    if args.seed is not None and args.inversion is not None:
-        raise UsageError('give --seed or --inversion, not both')
     if args.drag and args.points_file:
         raise UsageError('give --drag or --points-file, not both')
-    if args.checkpoint and args.random_weights:
-        raise UsageError('give --checkpoint or --random-weights, not both')
     if args.out_dir and args.name:
         raise UsageError('give --out-dir or --name, not both')
     if args.resume:
-        bad = given('drag', 'points_file', 'seed', 'latent', 'truncation',
-                    'inversion')
+        bad = given('drag', 'points_file', 'seed', 'latent', 'truncation')
         if bad:
             raise UsageError(
                 f'--resume continues the session\'s own start and points; '
@@ -193,8 +187,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError('no points: give --drag HX,HY,TX,TY (repeatable), '
                          '--points-file FILE or --resume SESSION.json')
     elif args.config is None and not args.points_file:
-        raise UsageError('give a CONFIG, e.g. '
-                         'configs/draggan/draggan_stylegan2_lions-512x512.py')
+        raise UsageError(NEED_CONFIG)
 
 
 def default_out_dir(name: Optional[str]) -> str:
@@ -209,19 +202,24 @@ def default_out_dir(name: Optional[str]) -> str:
     return out
 
 
-def drag_kwargs(args: argparse.Namespace) -> dict:
-    """The explicitly given flags as :func:`drag` keyword arguments."""
+def model_kwargs(args: argparse.Namespace) -> dict:
+    """The explicitly given weight flags as ``init_model`` arguments."""
     kw = {}
-    if args.config is not None:
-        kw['model_or_config'] = args.config
-    for key in ('checkpoint', 'device', 'cfg_options', 'seed', 'latent',
-                'inversion',
-                'truncation', 'mask', 'max_steps', 'video', 'fps',
-                'frame_interval') + OPTION_NAMES:
+    for key in ('config', 'checkpoint', 'device', 'cfg_options'):
         if getattr(args, key) is not None:
             kw[key] = getattr(args, key)
     if args.random_weights:
         kw['random_weights'] = True
+    return kw
+
+
+def drag_kwargs(args: argparse.Namespace) -> dict:
+    """The explicitly given flags as :func:`drag` keyword arguments."""
+    kw = {}
+    for key in ('seed', 'latent', 'inversion', 'truncation', 'mask',
+                'max_steps', 'video', 'fps', 'frame_interval') + OPTION_NAMES:
+        if getattr(args, key) is not None:
+            kw[key] = getattr(args, key)
     if args.drag:
         kw.update(parse_drag(args.drag))
     kw['out_dir'] = args.out_dir or default_out_dir(args.name)
@@ -235,14 +233,14 @@ def summary(out) -> str:
     """What happened and where the files are."""
     rec = out.record
     how = {'converged': 'converged', 'max_steps': 'reached --max-steps',
-           'stopped': 'stopped'}.get(rec['stop_reason'], rec['stop_reason'])
+           'stopped': 'stopped'}.get(rec.stop_reason, rec.stop_reason)
     lines = [
-        f"{how} after {rec['run_steps']} steps (step {rec['steps']} in all): "
-        f"mean distance {rec['initial_mean_distance']:.2f} -> "
-        f"{rec['mean_distance']:.2f} px in {rec['run_seconds']:.1f} s",
-        f'outputs in {out.out_dir}/: ' + ' '.join(rec['files'].values())
+        f'{how} after {rec.run_steps} steps (step {rec.steps} in all): '
+        f'mean distance {rec.initial_mean_distance:.2f} -> '
+        f'{rec.mean_distance:.2f} px in {rec.run_seconds:.1f} s',
+        f'outputs in {out.out_dir}/: ' + ' '.join(rec.files.values())
     ]
-    if not rec['converged']:
+    if not rec.converged:
         lines.append('continue with: python tools/drag.py --resume '
                      f"{out.paths['session']}")
     return '\n'.join(lines)
@@ -250,39 +248,35 @@ def summary(out) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the tool; returns the exit code (errors: one line on stderr)."""
-    try:
-        args = build_parser().parse_args(argv)
-        check_args(args)
-        kw = drag_kwargs(args)
-        # heavy imports only once the command line is known to be sane
-        from mmagic_draggan.apis.drag import (drag, drag_kwargs_from_file,
-                                              merge_drag_kwargs, resume_drag)
-        from mmagic_draggan.utils.checkpoint import CheckpointError
-    except UsageError as e:
-        return _fail(e)
-    try:
-        if args.resume:
-            out = resume_drag(args.resume, **kw)
-        else:
-            if args.points_file:
-                kw = merge_drag_kwargs(
-                    drag_kwargs_from_file(args.points_file), kw)
-            kw.setdefault('model_or_config', None)
-            out = drag(**kw)
-    except (ValueError, FileNotFoundError, CheckpointError) as e:
-        return _fail(e)
-    except KeyboardInterrupt:
-        print('\ntools/drag.py: aborted by a second Ctrl-C; the outputs may '
-              'be incomplete', file=sys.stderr)
-        return EXIT_ABORTED
+    return run_tool(lambda: _main(argv), 'tools/drag.py',
+                    'aborted by a second Ctrl-C; the outputs may be '
+                    'incomplete')
+
+
+def _main(argv: Optional[List[str]]) -> None:
+    args = build_parser().parse_args(argv)
+    check_args(args)
+    build, run = model_kwargs(args), drag_kwargs(args)
+    # heavy imports only once the command line is known to be sane
+    from mmagic_draggan.apis import (drag, drag_kwargs_from_file, init_model,
+                                     merge_drag_kwargs, merge_model_kwargs,
+                                     model_kwargs_from_file, resume_kwargs)
+    from mmagic_draggan.fileio.session_file import read_session
+    from mmagic_draggan.structures.start_image import StartImage
+    source = args.resume or args.points_file
+    if source:  # read once: what it asks to build, and to run
+        sf = read_session(source)
+        run = resume_kwargs(sf, run) if args.resume else \
+            merge_drag_kwargs(drag_kwargs_from_file(sf), run)
+        build = merge_model_kwargs(model_kwargs_from_file(sf), build)
+    if build.get('config') is None:
+        raise UsageError(NEED_CONFIG)
+    # the start is checked before the model is built
+    run['start'] = StartImage.create(
+        **{k: run.pop(k) for k in ('seed', 'latent', 'inversion',
+                                   'truncation') if k in run})
+    out = drag(init_model(**build), **run)
     print(summary(out))
-    return EXIT_OK
-
-
-def _fail(err: Exception) -> int:
-    msg = ' '.join(str(err).split())  # one line
-    print(f'tools/drag.py: error: {msg}', file=sys.stderr)
-    return EXIT_USAGE
 
 
 if __name__ == '__main__':

@@ -27,8 +27,9 @@ Ctrl-C stops after the current step and still writes everything
 (``"stopped": true`` in metrics.json, exit 0); a second Ctrl-C aborts
 (exit 130). Bad arguments print one line to stderr and exit 2.
 
-This file only parses arguments: the work is
-:func:`mmagic_draggan.apis.invert.invert`.
+This file only parses arguments: it builds the model with
+:func:`mmagic_draggan.apis.init_model` and inverts with
+:func:`mmagic_draggan.apis.invert`.
 """
 import argparse
 import sys
@@ -37,34 +38,24 @@ from typing import List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-EXIT_OK, EXIT_USAGE, EXIT_ABORTED = 0, 2, 130
-PRESETS = ('pti', 'projector')
-
-
-class UsageError(ValueError):
-    """A bad command line (reported as one line, exit 2)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors."""
-
-    def error(self, message: str):
-        raise UsageError(f'{message} (see --help)')
+from mmagic_draggan.utils.cli import (ArgumentParser,  # noqa: E402
+                                      UsageError, run_tool)
+from mmagic_draggan.structures.numbers import check_int  # noqa: E402
+from mmagic_draggan.utils.paths import inversion_presets  # noqa: E402
 
 
 def _count(text: str) -> int:
+    """argparse type of a step count (an integer >= 0)."""
     try:
-        value = int(text)
-    except ValueError:
+        return check_int(int(text), repr(text), 0)
+    except ValueError as e:  # not an integer, or < 0
         raise argparse.ArgumentTypeError(
+            str(e) if 'must be' in str(e) else
             f'{text!r} is not an integer') from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'{text!r} must be >= 0')
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = ArgumentParser(
         prog='tools/invert.py',
         description='Invert a photo into a StyleGAN2 generator for DragGAN '
         '(GAN inversion, then pivotal tuning).',
@@ -82,9 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument('--device', default=None,
                    help="'cpu', 'cuda', 'cuda:1' (default: CUDA if any)")
     r = p.add_argument_group('recipe')
-    r.add_argument('--preset', choices=PRESETS, default=None,
+    from mmagic_draggan.apis.invert import PERCEPTUAL_CHOICES
+    from mmagic_draggan.fileio.image_input import RESIZE_MODES
+    r.add_argument('--preset', choices=inversion_presets(), default=None,
                    help="recipe (default: the config's inversion, else pti)")
-    r.add_argument('--perceptual', choices=('lpips', 'none'),
+    r.add_argument('--perceptual', choices=PERCEPTUAL_CHOICES,
                    default='lpips',
                    help='LPIPS loss (needs the VGG16 weights) or pixel '
                    'losses only (default lpips)')
@@ -92,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help='stage A (pivot) steps')
     r.add_argument('--pti-steps', type=_count, default=None, metavar='M',
                    help='pivotal-tuning steps (0: no tuning)')
-    r.add_argument('--resize', choices=('crop', 'pad'), default='crop',
+    r.add_argument('--resize', choices=RESIZE_MODES, default='crop',
                    help='square the photo by centre crop or padding '
                    '(default crop)')
     o = p.add_argument_group('outputs')
@@ -105,9 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """Conflicts between flags (before anything heavy is imported)."""
-    if args.checkpoint and args.random_weights:
-        raise UsageError('give --checkpoint or --random-weights, not both')
+    """Conflicts between flags of this tool (before anything heavy runs;
+    the weights have their own rule, in ``init_model``)."""
     if args.preset == 'projector' and args.pti_steps:
         raise UsageError('the projector preset has no pivotal tuning: drop '
                          '--pti-steps or use --preset pti')
@@ -130,36 +122,25 @@ def summary(out) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the tool; returns the exit code (errors: one line on stderr)."""
-    try:
-        args = build_parser().parse_args(argv)
-        check_args(args)
-        # heavy imports only once the command line is known to be sane
-        from mmagic_draggan.apis.invert import invert
-        from mmagic_draggan.utils.checkpoint import CheckpointError
-    except UsageError as e:
-        return _fail(e)
-    try:
-        out = invert(args.config, args.image, out_dir=args.out_dir,
-                     preset=args.preset, perceptual=args.perceptual,
-                     steps=args.steps, pti_steps=args.pti_steps,
-                     checkpoint=args.checkpoint,
-                     random_weights=args.random_weights, device=args.device,
-                     resize=args.resize, progress=not args.no_progress,
-                     overwrite=args.overwrite)
-    except (ValueError, FileNotFoundError, CheckpointError) as e:
-        return _fail(e)
-    except KeyboardInterrupt:
-        print('\ntools/invert.py: aborted by a second Ctrl-C; the outputs '
-              'may be incomplete', file=sys.stderr)
-        return EXIT_ABORTED
+    return run_tool(lambda: _main(argv), 'tools/invert.py',
+                    'aborted by a second Ctrl-C; the outputs may be '
+                    'incomplete')
+
+
+def _main(argv: Optional[List[str]]) -> None:
+    args = build_parser().parse_args(argv)
+    check_args(args)
+    # heavy imports only once the command line is known to be sane
+    from mmagic_draggan.apis import init_model, invert
+    model = init_model(args.config, checkpoint=args.checkpoint,
+                       random_weights=args.random_weights,
+                       device=args.device)
+    out = invert(model, args.image, out_dir=args.out_dir,
+                 preset=args.preset, perceptual=args.perceptual,
+                 steps=args.steps, pti_steps=args.pti_steps,
+                 resize=args.resize, progress=not args.no_progress,
+                 overwrite=args.overwrite)
     print(summary(out))
-    return EXIT_OK
-
-
-def _fail(err: Exception) -> int:
-    msg = ' '.join(str(err).split())  # one line
-    print(f'tools/invert.py: error: {msg}', file=sys.stderr)
-    return EXIT_USAGE
 
 
 if __name__ == '__main__':

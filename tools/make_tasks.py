@@ -23,20 +23,28 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmagic_draggan.structures.numbers import check_int  # noqa: E402
+from mmagic_draggan.structures.start_image import check_seed  # noqa: E402
+from mmagic_draggan.utils.cli import UsageError, run_tool  # noqa: E402
+from mmagic_draggan.utils.paths import find_repo_path  # noqa: E402
+
 Point = Tuple[float, float]
 
 
 def image_size_of(config: str) -> int:
     """``model.generator.out_size`` of a config (no custom imports)."""
     from mmengine.config import Config
+    config = find_repo_path(config)  # as given, else under the repository
     if not osp.isfile(config):
-        raise ValueError(f'config {config!r} does not exist (see '
+        raise UsageError(f'config {config!r} does not exist (see '
                          'configs/draggan/)')
     cfg = Config.fromfile(config, import_custom_modules=False)
     try:
         return int(cfg.model.generator.out_size)
     except (AttributeError, KeyError, TypeError):
-        raise ValueError(f'{config} has no model.generator.out_size; use a '
+        raise UsageError(f'{config} has no model.generator.out_size; use a '
                          'configs/draggan/*.py config') from None
 
 
@@ -63,7 +71,7 @@ def random_points(rng: np.random.Generator, size: int, k: int,
                 pairs.append((h, t))
                 break
         else:
-            raise ValueError(f'found no handle/target pair {distance} px apart'
+            raise UsageError(f'found no handle/target pair {distance} px apart'
                              f' inside the {size}x{size} image; use a smaller'
                              ' --distance')
     return pairs
@@ -89,7 +97,7 @@ def grid_points(index: int, size: int, k: int, distance: float,
                 pairs.append((h, t))
                 break
         else:
-            raise ValueError(f'no target {distance} px from the grid point '
+            raise UsageError(f'no target {distance} px from the grid point '
                              f'{h} fits in the {size}x{size} image; use a '
                              'smaller --distance or fewer --points')
     return pairs
@@ -130,20 +138,19 @@ def make_tasks(size: int,
     Returns:
         list[dict]: Task objects (see ``mmagic_draggan.datasets.drag_task``).
     """
-    if num < 1:
-        raise ValueError(f'--num must be >= 1; got {num}')
-    if points < 1:
-        raise ValueError(f'--points must be >= 1; got {points}')
+    num = check_int(num, '--num', 1)
+    points = check_int(points, '--points', 1)
     if mode not in ('random', 'grid'):
-        raise ValueError(f"--mode must be 'random' or 'grid'; got {mode!r}")
+        raise UsageError(f"--mode must be 'random' or 'grid'; got {mode!r}")
     distance = size / 8 if distance is None else float(distance)
     if not distance > 0:
-        raise ValueError(f'--distance must be > 0 px; got {distance}')
-    if seed < 0:
-        raise ValueError(f'--seed must be >= 0; got {seed}')
+        raise UsageError(f'--distance must be > 0 px; got {distance}')
+    seed = check_seed(seed, '--seed')
+    if mask_margin is not None:
+        mask_margin = check_int(mask_margin, '--mask-margin', 0)
     margin = max(2., round(size / 16))  # keep points off the border
     if distance > size - 1 - 2 * margin:
-        raise ValueError(f'--distance {distance} px does not fit in the '
+        raise UsageError(f'--distance {distance} px does not fit in the '
                          f'{size}x{size} image (at most '
                          f'{size - 1 - 2 * margin:g})')
     rng = np.random.default_rng(seed)
@@ -159,7 +166,7 @@ def make_tasks(size: int,
             handles=[[int(x), int(y)] for (x, y), _ in pairs],
             targets=[[int(x), int(y)] for _, (x, y) in pairs])
         if mask_margin is not None:
-            task['_mask'] = box_mask(size, pairs, int(mask_margin))
+            task['_mask'] = box_mask(size, pairs, mask_margin)
         tasks.append(task)
     return tasks
 
@@ -186,15 +193,16 @@ def parse_args():
     return parser.parse_args()
 
 
-def main():
+def main() -> int:
+    """Write the task file; returns the exit code (errors: one line)."""
+    return run_tool(_main, 'tools/make_tasks.py')
+
+
+def _main() -> None:
     args = parse_args()
-    try:
-        size = image_size_of(args.config)
-        tasks = make_tasks(size, args.num, args.mode, args.points,
-                           args.distance, args.seed, args.mask_margin)
-    except ValueError as e:
-        print(f'tools/make_tasks.py: error: {e}', file=sys.stderr)
-        sys.exit(2)
+    size = image_size_of(args.config)
+    tasks = make_tasks(size, args.num, args.mode, args.points,
+                       args.distance, args.seed, args.mask_margin)
     out_dir = osp.dirname(osp.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
     mask_dir = osp.splitext(osp.basename(args.out))[0] + '_masks'
@@ -212,4 +220,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -75,10 +75,11 @@ def main():
     from mmengine.dist import is_main_process
 
     from mmagic_draggan.apis.batch import format_metrics, run_batch
-    from mmagic_draggan.datasets import TaskError
-    from mmagic_draggan.utils.checkpoint import CheckpointError
-    try:
-        metrics = run_batch(
+    from mmagic_draggan.utils.cli import run_tool
+    metrics = {}
+
+    def work() -> None:
+        metrics.update(run_batch(
             args.config,
             checkpoint=args.checkpoint,
             tasks=args.tasks,
@@ -86,10 +87,11 @@ def main():
             launcher=args.launcher,
             random_weights=args.random_weights,
             cfg_options=args.cfg_options,
-            save_gif=True if args.gif else None)
-    except (TaskError, CheckpointError, FileNotFoundError, ValueError) as e:
-        print(f'tools/test.py: error: {e}', file=sys.stderr)
-        sys.exit(2)
+            save_gif=True if args.gif else None))
+
+    code = run_tool(work, 'tools/test.py')
+    if code:
+        sys.exit(code)
     if is_main_process():
         print(format_metrics(metrics))
         if args.out:

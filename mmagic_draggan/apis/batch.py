@@ -16,10 +16,12 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from mmagic_draggan.errors import InvalidInputError
 from mmagic_draggan.datasets import DragTask, task_from_dict
 from mmagic_draggan.models.drag_task_runner import new_task_session
 from mmagic_draggan.models.drag_task_runner import \
     run_tasks as run_model_tasks
+from mmagic_draggan.utils.paths import find_repo_path
 
 #: Top-level keys a config needs for a batch run (``configs/draggan/*.py``
 #: get them from ``_base_/datasets/drag_tasks_<size>.py`` and
@@ -100,22 +102,24 @@ def batch_config(config: Union[str, Config],
     from .inference import load_config
     cfg = load_config(config, cfg_options)
     if 'model' not in cfg or 'generator' not in cfg.model:
-        raise ValueError('the config has no model.generator; start from '
-                         'configs/draggan/*.py')
+        raise InvalidInputError(
+            'the config has no model.generator; start from '
+            'configs/draggan/*.py')
     missing = [key for key in BATCH_KEYS if cfg.get(key) is None]
     if missing:
-        raise ValueError(
+        raise InvalidInputError(
             f'the config has no {", ".join(missing)}: compose it from '
             "_base_ = ['../_base_/models/draggan_stylegan2.py', "
             "'../_base_/datasets/drag_tasks_<size>.py', "
             "'../_base_/default_runtime.py'] like configs/draggan/*.py")
     dataset = cfg.test_dataloader.dataset
     if tasks is not None:
-        dataset.ann_file = osp.abspath(tasks)
+        # as given, else under the repository (the dataset's rule too)
+        dataset.ann_file = osp.abspath(find_repo_path(tasks))
         dataset.data_root = ''
     out_size = int(cfg.model.generator.out_size)
     if dataset.get('image_size') not in (None, out_size):
-        raise ValueError(
+        raise InvalidInputError(
             f'test_dataloader.dataset.image_size is {dataset.image_size} '
             f'but the model makes {out_size}x{out_size} images; use the '
             f'_base_/datasets/drag_tasks_{out_size}.py base (or set '
@@ -151,15 +155,17 @@ def init_distributed(launcher: str, cfg: Config) -> None:
             dist.is_initialized():
         return
     if launcher != 'pytorch':
-        raise ValueError(f'--launcher {launcher} needs CUDA GPUs; on CPUs '
-                         'use torchrun and --launcher pytorch (gloo backend)')
+        raise InvalidInputError(
+            f'--launcher {launcher} needs CUDA GPUs; on CPUs '
+            'use torchrun and --launcher pytorch (gloo backend)')
     dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg') or {})
     backend = dist_cfg.pop('backend', 'gloo')
     if backend == 'nccl':
         backend = 'gloo'  # NCCL needs GPUs; the config default assumes them
     if backend != 'gloo':
-        raise ValueError(f'dist backend {backend!r} cannot run without CUDA; '
-                         "use env_cfg.dist_cfg.backend='gloo'")
+        raise InvalidInputError(
+            f'dist backend {backend!r} cannot run without CUDA; '
+            "use env_cfg.dist_cfg.backend='gloo'")
     timeout = dist_cfg.pop('timeout', None)
     kwargs = {}
     if timeout is not None:

@@ -1,11 +1,12 @@
 """Build a ready ``DragGAN`` from a config: the entry every front end uses."""
 import inspect
 import os.path as osp
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import torch
 from mmengine.config import Config
 
+from mmagic_draggan.errors import ConfigNotFoundError, InvalidInputError
 from mmagic_draggan.registry import MODELS
 
 
@@ -13,14 +14,21 @@ def load_config(config: Union[str, Config, dict],
                 cfg_options: Optional[dict] = None) -> Config:
     """Read a config (path, :class:`Config` or dict) and apply overrides.
 
+    A path that does not exist may name a shipped config
+    (``draggan_stylegan2_lions-512x512`` or ``configs/draggan/...py``), so
+    an installed package runs its own configs from any folder.
+
     Raises:
-        FileNotFoundError: The config path does not exist (lists ours).
+        ConfigNotFoundError: Neither a file nor a shipped config's name.
     """
     if isinstance(config, (str, bytes)) or hasattr(config, '__fspath__'):
         path = str(config)
         if not osp.isfile(path):
+            from mmagic_draggan.checkpoints.record_names import shipped_config
+            path = shipped_config(path) or path
+        if not osp.isfile(path):
             from mmagic_draggan.utils.paths import config_dir
-            raise FileNotFoundError(
+            raise ConfigNotFoundError(
                 f'config {path!r} not found; the shipped configs are in '
                 f'{config_dir()}')
         cfg = Config.fromfile(path)
@@ -49,8 +57,8 @@ def check_model_keys(model_cfg: dict) -> None:
     allowed = [p for p in params if p != 'self']
     unknown = sorted(set(model_cfg) - set(allowed) - {'type'})
     if unknown:
-        raise ValueError(f'unknown key(s) {unknown} in model config; '
-                         f'DragGAN accepts: {allowed}')
+        raise InvalidInputError(f'unknown key(s) {unknown} in model config; '
+                                f'DragGAN accepts: {allowed}')
 
 
 def pretrained_init(model_cfg: dict) -> Optional[str]:
@@ -67,11 +75,34 @@ def resolve_device(device: Optional[str] = None) -> torch.device:
     """``None`` -> CUDA when available, else CPU; checks that CUDA exists."""
     if device is None:
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InvalidInputError(f"unknown device {device!r}: use 'cpu', "
+                                "'cuda' or 'cuda:N'") from None
     if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f'device {device!r} asked for, but this torch sees '
-                         'no CUDA GPU; use --device cpu')
+        raise InvalidInputError(
+            f'device {device!r} asked for, but this torch sees '
+            'no CUDA GPU; use --device cpu')
     return dev
+
+
+def draggan_of(model: Any, call: str = 'drag()'):
+    """The ``DragGAN`` a call runs on: a built model, or a
+    :class:`~.inferencer.DragGANInferencer`'s.
+
+    Raises:
+        InvalidInputError: Anything else (a config: build it first).
+    """
+    if hasattr(model, 'new_session'):
+        return model
+    if hasattr(getattr(model, 'model', None), 'new_session'):
+        return model.model
+    raise InvalidInputError(
+        f'{call} runs a built DragGAN; got {type(model).__name__} '
+        f'{model!r:.80}. Build the model first: model = init_model(CONFIG, '
+        'checkpoint=..., random_weights=..., device=...) (or use a '
+        'DragGANInferencer)')
 
 
 def init_model(config: Union[str, Config, dict],
@@ -83,11 +114,14 @@ def init_model(config: Union[str, Config, dict],
     """Build a ``DragGAN`` from a config and load its generator weights.
 
     Args:
-        config (str | Config | dict): Config file (e.g.
-            ``configs/draggan/draggan_stylegan2_lions-512x512.py``).
-        checkpoint (str, optional): Checkpoint path, zoo name or
+        config (str | Config | dict | NamedInFile): Config file (e.g.
+            ``configs/draggan/draggan_stylegan2_lions-512x512.py``), or a
+            config a session file names (used only when it is a shipped
+            one, see :mod:`mmagic_draggan.checkpoints.record_names`).
+        checkpoint (str | NamedInFile, optional): Checkpoint path, zoo
+            name (a session file's name: only a released checkpoint's) or
             ``'none'``/``'random'``; None uses the config's checkpoint (see
-            :func:`~mmagic_draggan.utils.weights.resolve_weights`). A model
+            :func:`~mmagic_draggan.checkpoints.resolver.resolve_weights`). A model
             config with ``init_cfg=dict(type='Pretrained', checkpoint=PATH)``
             and no ``checkpoint`` argument loads PATH through MMEngine's
             ``init_weights()`` (the same strict loading).
@@ -111,14 +145,16 @@ def init_model(config: Union[str, Config, dict],
             fit.
     """
     import mmagic_draggan  # noqa: F401  (registers the components)
+    from mmagic_draggan.checkpoints.record_names import resolve_named
+    config, checkpoint = resolve_named(config), resolve_named(checkpoint)
     cfg = load_config(config, cfg_options)
     if 'model' not in cfg:
-        raise ValueError('the config has no `model` dict; start from '
-                         'configs/draggan/*.py')
+        raise InvalidInputError('the config has no `model` dict; start from '
+                                'configs/draggan/*.py')
     check_model_keys(cfg.model)
     dev = resolve_device(device)
-    from mmagic_draggan.utils.checkpoint import load_generator_checkpoint
-    from mmagic_draggan.utils.weights import resolve_weights
+    from mmagic_draggan.checkpoints.loader import load_generator_checkpoint
+    from mmagic_draggan.checkpoints.resolver import resolve_weights
     pretrained = pretrained_init(cfg.model)
     if checkpoint is None and not random_weights and pretrained:
         path = None  # model.init_weights() loads init_cfg's checkpoint

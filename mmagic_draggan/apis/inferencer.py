@@ -55,8 +55,10 @@ import torch
 from mmengine.config import Config
 from torch import Tensor
 
+from mmagic_draggan.errors import InvalidInputError
 from mmagic_draggan.structures.drag_options import OPTION_NAMES, DragOptions
 from mmagic_draggan.structures.points import PointsXY
+from mmagic_draggan.structures.start_image import StartImage
 from .drag import DragOutput, drag
 from .inference import init_model
 
@@ -145,9 +147,9 @@ class DragGANInferencer:
         params = dict(params or {})
         unknown = sorted(set(params) - set(cls.get_extra_parameters()))
         if unknown:
-            raise ValueError(f'unknown DragGANInferencer parameter(s) '
-                             f'{unknown}; known: '
-                             f'{cls.get_extra_parameters()}')
+            raise InvalidInputError(f'unknown DragGANInferencer parameter(s) '
+                                    f'{unknown}; known: '
+                                    f'{cls.get_extra_parameters()}')
         return params
 
     def preprocess(self,
@@ -162,28 +164,31 @@ class DragGANInferencer:
                    **kwargs) -> Dict[str, Any]:
         """The :func:`~.drag.drag` keyword arguments of one call.
 
-        Merges the call's keywords over ``extra_parameters`` and fills the
-        inferencer's defaults; no model work. The values themselves are
-        checked by :func:`~.drag.drag` (in :meth:`forward`), before any
-        step runs. Arguments as :meth:`__call__`.
+        Merges the call's keywords over ``extra_parameters``, fills the
+        inferencer's defaults and makes the start image
+        (:meth:`StartImage.create`, the inferencer's ``seed`` when the call
+        names none); no model work. The other values are checked by
+        :func:`~.drag.drag` (in :meth:`forward`), before any step runs.
+        Arguments as :meth:`__call__`.
 
         Returns:
-            dict: ``handles``, ``targets``, the start (``seed`` or
-            ``latent``/``inversion``), ``mask``, ``out_dir`` and the options.
+            dict: ``handles``, ``targets``, ``start``, ``mask``,
+            ``out_dir`` and the options.
 
         Raises:
-            ValueError: An unknown keyword.
+            ValueError: An unknown keyword or a bad start.
         """
         params = {**self.extra_parameters, **self._check_parameters(kwargs)}
         out_dir = result_out_dir or None  # MMagic's "no output" is ''
         params.setdefault('progress', False)
         params.setdefault('video', 'gif' if out_dir else 'none')
         params.setdefault('handle_sigint', False)
-        if seed is None and latent is None and inversion is None:
-            seed = self.seed
-        return dict(handles=handles, targets=targets, seed=seed,
-                    latent=latent, inversion=inversion, mask=mask,
-                    out_dir=out_dir, **params)
+        start = StartImage.create(seed=seed, latent=latent,
+                                  inversion=inversion,
+                                  truncation=params.pop('truncation', None),
+                                  default_seed=self.seed)
+        return dict(handles=handles, targets=targets, start=start,
+                    mask=mask, out_dir=out_dir, **params)
 
     def forward(self, inputs: Dict[str, Any]) -> DragOutput:
         """Run one drag on the built model (and write its files).

@@ -2,20 +2,21 @@
 generator around it (PTI) and writes the inversion file.
 
 For notebooks and pipelines; ``tools/invert.py`` is an argparse layer over
-this module. Example::
+this module. It runs on a built model (:func:`~.inference.init_model`).
+Example::
 
-    from mmagic_draggan.apis.invert import invert
-    out = invert('configs/draggan/draggan_stylegan2_lions-512x512.py',
-                 'photos/lion.jpg', out_dir='outputs/invert/lion')
+    from mmagic_draggan.apis import init_model, invert
+    model = init_model('configs/draggan/draggan_stylegan2_lions-512x512.py')
+    out = invert(model, 'photos/lion.jpg', out_dir='outputs/invert/lion')
     out.metrics['psnr'], out.paths['inversion']
     out.inversion.latent        # pivot W+ (1, L, C)
     out.inversion.synthesis_delta   # tuned - base weights
 
-The recipe (``preset``) is ``configs/_base_/inversion/<preset>.py``:
-``'pti'`` (W pivot, 450 steps, then pivotal tuning, 350 steps) or
-``'projector'`` (1000 W steps, no tuning). Without ``preset`` a model
-config's own top-level ``inversion = dict(type='Inverter', ...)`` is used
-when it has one, else ``'pti'``.
+The recipe (``preset``) is ``configs/_base_/inversion/<preset>.py``
+(:data:`PRESETS`): ``'pti'`` (W pivot, 450 steps, then pivotal tuning, 350
+steps) or ``'projector'`` (1000 W steps, no tuning). Without ``preset`` a
+model config's own top-level ``inversion = dict(type='Inverter', ...)`` is
+used when it has one, else ``'pti'``.
 
 Files written to ``out_dir``: ``inversion.pth`` (see
 :mod:`mmagic_draggan.fileio.inversion_file`), ``target.png`` (the cropped,
@@ -39,6 +40,7 @@ from typing import Any, Dict, List, Optional, Union
 import numpy as np
 from torch import nn
 
+from mmagic_draggan.errors import InvalidInputError
 from mmagic_draggan.fileio.bundle import check_bundle_dir, save_png
 from mmagic_draggan.fileio.image_input import (RESIZE_MODES,
                                                check_image_file, load_image,
@@ -47,14 +49,20 @@ from mmagic_draggan.fileio.inversion_file import (InversionFile,
                                                   save_inversion)
 from mmagic_draggan.utils.fingerprint import (config_fingerprint,
                                               weights_fingerprint)
-from mmagic_draggan.utils.paths import portable_path, repo_root
+from mmagic_draggan.structures.numbers import check_int
+from mmagic_draggan.utils.paths import (DEFAULT_INVERSION_PRESET,
+                                        find_repo_path,
+                                        inversion_preset_path,
+                                        inversion_presets, portable_path)
+from .inference import draggan_of
 from .stop_signal import StopOnSigint
 
 __all__ = ['PRESETS', 'PERCEPTUAL_CHOICES', 'INVERSION_FILE_NAMES',
-           'InvertOutput', 'invert', 'load_recipe', 'preset_path']
+           'InvertOutput', 'invert', 'load_recipe']
 
-#: Shipped recipes (``configs/_base_/inversion/<name>.py``).
-PRESETS = ('pti', 'projector')
+#: Shipped recipes (``configs/_base_/inversion/<name>.py``, the default
+#: first; :func:`~mmagic_draggan.utils.paths.inversion_presets`).
+PRESETS = inversion_presets()
 #: ``perceptual`` values: the recipe's LPIPS, or pixel losses only.
 PERCEPTUAL_CHOICES = ('lpips', 'none')
 #: What :func:`invert` writes, by kind.
@@ -96,12 +104,6 @@ class InvertOutput:
 
 # ----------------------------------------------------------------------
 # recipes
-def preset_path(name: str) -> str:
-    """``<repo>/configs/_base_/inversion/<name>.py``."""
-    return str(repo_root() / 'configs' / '_base_' / 'inversion' /
-               f'{name}.py')
-
-
 def _plain(obj: Any) -> Any:
     if isinstance(obj, dict) or hasattr(obj, 'items'):
         return {str(k): _plain(v) for k, v in obj.items()}
@@ -119,7 +121,7 @@ def load_recipe(preset: Union[str, dict, None] = None,
             (:data:`PRESETS`), a ``.py`` config file holding a top-level
             ``inversion`` dict, or the recipe dict itself. None: the
             ``inversion`` dict of ``model_cfg`` when it has one, else
-            ``'pti'``.
+            the default preset (``'pti'``).
         model_cfg (Config, optional): The model's whole config.
 
     Returns:
@@ -133,36 +135,34 @@ def load_recipe(preset: Union[str, dict, None] = None,
         if model_cfg is not None and model_cfg.get('inversion'):
             recipe = _plain(model_cfg['inversion'])
         else:
-            preset = 'pti'
+            preset = DEFAULT_INVERSION_PRESET
     if isinstance(preset, dict):
         recipe = _plain(preset)
     elif isinstance(preset, str):
-        if preset in PRESETS:
-            path = preset_path(preset)
-        elif preset.endswith('.py') and osp.isfile(preset):
-            path = preset
-        else:
-            raise ValueError(f'unknown inversion preset {preset!r}: use one '
-                             f'of {list(PRESETS)} or a .py file with an '
-                             '`inversion = dict(type="Inverter", ...)`')
+        # a name, else a file: as given, else under the repository
+        path = inversion_preset_path(preset) if preset in PRESETS else \
+            find_repo_path(preset)
+        if not (path.endswith('.py') and osp.isfile(path)):
+            raise InvalidInputError(
+                f'unknown inversion preset {preset!r}: use one '
+                f'of {list(PRESETS)} or a .py file with an '
+                '`inversion = dict(type="Inverter", ...)`')
         cfg = Config.fromfile(path)
         if 'inversion' not in cfg:
-            raise ValueError(f'{path!r} has no top-level `inversion` dict')
+            raise InvalidInputError(
+                f'{path!r} has no top-level `inversion` dict')
         recipe = _plain(cfg['inversion'])
     elif preset is not None:
-        raise ValueError(f'preset must be a name, a .py file or a dict; got '
-                         f'{type(preset).__name__}')
+        raise InvalidInputError(
+            f'preset must be a name, a .py file or a dict; got '
+            f'{type(preset).__name__}')
     if not isinstance(recipe, dict) or recipe.get('type', 'Inverter') != \
             'Inverter':
-        raise ValueError('an inversion recipe must be dict(type="Inverter", '
-                         f'...); got {recipe!r:.80}')
+        raise InvalidInputError(
+            'an inversion recipe must be dict(type="Inverter", '
+            f'...); got {recipe!r:.80}')
     recipe.setdefault('type', 'Inverter')
     return recipe
-
-
-def _is_count(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) \
-        and v >= 0
 
 
 def _apply_overrides(recipe: Dict[str, Any], perceptual: str,
@@ -171,13 +171,13 @@ def _apply_overrides(recipe: Dict[str, Any], perceptual: str,
     recipe = json.loads(json.dumps(recipe))
     recipe.setdefault('projector', dict(type='Projector'))
     if recipe['projector'] is None:
-        raise ValueError('the recipe has no projector (stage A)')
+        raise InvalidInputError('the recipe has no projector (stage A)')
     if steps is not None:
         recipe['projector']['steps'] = int(steps)
     if pti_steps is not None:
         if recipe.get('tuner', dict(type='PivotalTuner')) is None:
             if pti_steps > 0:
-                raise ValueError(
+                raise InvalidInputError(
                     'this preset has no pivotal tuning: drop --pti-steps or '
                     'use --preset pti')
         else:
@@ -189,20 +189,6 @@ def _apply_overrides(recipe: Dict[str, Any], perceptual: str,
 
 
 # ----------------------------------------------------------------------
-def _model_cfg_of(model_or_config):
-    """The whole config (no model built): a path, Config, dict or model."""
-    from .inference import load_config
-    if hasattr(model_or_config, 'new_session'):
-        return getattr(model_or_config, 'cfg', None)
-    if model_or_config is None:
-        raise ValueError('no config given: pass a config file, e.g. '
-                         'configs/draggan/draggan_stylegan2_lions-512x512.py')
-    try:
-        return load_config(model_or_config)
-    except FileNotFoundError as e:
-        raise ValueError(str(e)) from None
-
-
 def _config_fingerprint(model) -> str:
     cfg = getattr(model, 'cfg', None)
     if cfg is not None and 'model' in cfg:
@@ -215,7 +201,7 @@ def _config_fingerprint(model) -> str:
         feat_idx=int(model.feat_idx)))
 
 
-def invert(model_or_config,
+def invert(model,
            image: Union[str, os.PathLike, np.ndarray],
            *,
            out_dir: Optional[str] = None,
@@ -223,9 +209,6 @@ def invert(model_or_config,
            perceptual: str = 'lpips',
            steps: Optional[int] = None,
            pti_steps: Optional[int] = None,
-           checkpoint: Optional[str] = None,
-           random_weights: bool = False,
-           device: Optional[str] = None,
            resize: str = 'crop',
            callback=None,
            progress: bool = True,
@@ -233,12 +216,15 @@ def invert(model_or_config,
            overwrite: bool = False) -> InvertOutput:
     """Invert a photo into a DragGAN model's generator.
 
-    Every argument is checked (and the LPIPS network built) before the
-    model is built or any optimisation runs.
+    Every argument is checked (and the LPIPS network built) before any
+    optimisation runs. The model's own generator is never changed: the
+    tuning works on a copy.
 
     Args:
-        model_or_config: A built ``DragGAN`` or its config (path, Config,
-            dict).
+        model (DragGAN | DragGANInferencer): A built model
+            (:func:`~.inference.init_model`); its config's ``inversion``
+            recipe is the default, and its config and weights are named in
+            the inversion file.
         image (str | np.ndarray): An image file (any Pillow format; see
             :func:`~mmagic_draggan.fileio.image_input.load_image`) or an
             (H, W, 3) / (H, W) uint8 array; squared by ``resize`` and
@@ -254,10 +240,6 @@ def invert(model_or_config,
             MSE only; offline). Defaults to 'lpips'.
         steps (int, optional): Stage A steps (overrides the recipe).
         pti_steps (int, optional): Pivotal-tuning steps (0: no tuning).
-        checkpoint (str, optional): Checkpoint path or zoo name (None: the
-            config's); only when building from a config.
-        random_weights (bool): Seeded random weights (tests, smoke runs).
-        device (str, optional): ``'cpu'``, ``'cuda'``...; None: CUDA if any.
         resize (str): ``'crop'`` (centre crop) or ``'pad'`` (pad to a
             square). Defaults to 'crop'.
         callback (callable, optional): ``callback(stage, step, total, loss,
@@ -278,18 +260,21 @@ def invert(model_or_config,
         ValueError: A bad argument, image or recipe (one line, naming it).
         PerceptualWeightsError: LPIPS trunk weights missing offline (a
             ``FileNotFoundError`` naming the file and folder).
-        CheckpointError: No checkpoint where one is needed.
     """
-    # --- checks that need no model
+    # --- the call's values, checked once
+    model = draggan_of(model, 'invert()')
     if resize not in RESIZE_MODES:
-        raise ValueError(f'resize must be one of {list(RESIZE_MODES)}; got '
-                         f'{resize!r}')
+        raise InvalidInputError(
+            f'resize must be one of {list(RESIZE_MODES)}; got '
+            f'{resize!r}')
     if perceptual not in PERCEPTUAL_CHOICES:
-        raise ValueError(f'perceptual must be one of '
-                         f'{list(PERCEPTUAL_CHOICES)}; got {perceptual!r}')
-    for name, v in (('steps', steps), ('pti_steps', pti_steps)):
-        if v is not None and not _is_count(v):
-            raise ValueError(f'{name} must be an integer >= 0; got {v!r}')
+        raise InvalidInputError(
+            f'perceptual must be one of '
+            f'{list(PERCEPTUAL_CHOICES)}; got {perceptual!r}')
+    if steps is not None:
+        steps = check_int(steps, 'steps', 0)
+    if pti_steps is not None:
+        pti_steps = check_int(pti_steps, 'pti_steps', 0)
     image_file = None
     if isinstance(image, np.ndarray):
         prepare_image(image, 16, resize)  # dtype / shape check, cheap
@@ -297,14 +282,15 @@ def invert(model_or_config,
         image_file = str(image)
         check_image_file(image_file)
     else:
-        raise ValueError(f'image must be a file path or a uint8 array; got '
-                         f'{type(image).__name__}')
+        raise InvalidInputError(
+            f'image must be a file path or a uint8 array; got '
+            f'{type(image).__name__}')
     if out_dir is not None:
         out_dir = str(out_dir)
     check_bundle_dir(out_dir, overwrite,
                      marker=INVERSION_FILE_NAMES['inversion'],
                      what='an inversion.pth', flags='--out-dir')
-    model_cfg = _model_cfg_of(model_or_config)
+    model_cfg = getattr(model, 'cfg', None)
     recipe = _apply_overrides(load_recipe(preset, model_cfg), perceptual,
                               steps, pti_steps)
     import mmagic_draggan.models.inversion  # noqa: F401 (registers)
@@ -312,21 +298,14 @@ def invert(model_or_config,
     inverter = MODELS.build(recipe)
     inverter.perceptual  # builds LPIPS now: fails fast when offline
 
-    # --- the model and the target
-    from .drag import _get_model
-    config_file = None
-    if not hasattr(model_or_config, 'new_session'):
-        if isinstance(model_or_config, (str, os.PathLike)):
-            config_file = str(model_or_config)
-        model_or_config = model_cfg
-    model = _get_model(model_or_config, checkpoint, random_weights, device,
-                       None)
-    if config_file is None:
-        config_file = getattr(getattr(model, 'cfg', None), 'filename', None)
+    # --- the target
+    config_file = getattr(model_cfg, 'filename', None)
     size = model.image_size
     if image_file is not None:
         target, preprocess = load_image(image_file, size, resize)
-        preprocess['source'] = portable_path(image_file)
+        # the photo's file name only: a folder path tells nothing the
+        # file needs and may be a server's upload folder
+        preprocess['source'] = osp.basename(str(image_file))
     else:
         target, preprocess = prepare_image(image, size, resize)
         preprocess['source'] = None
@@ -365,7 +344,7 @@ def invert(model_or_config,
             preset=preset if isinstance(preset, str) else
             ('config' if preset is None and model_cfg is not None
              and model_cfg.get('inversion') else
-             'pti' if preset is None else 'custom'),
+             DEFAULT_INVERSION_PRESET if preset is None else 'custom'),
             perceptual=perceptual,
             total_seconds=time.perf_counter() - start,
             image_size=size)

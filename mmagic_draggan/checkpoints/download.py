@@ -22,6 +22,8 @@ from typing import Optional
 
 from tqdm import tqdm
 
+from mmagic_draggan.errors import DragGANError
+
 #: Exit codes of tools/download_checkpoint.py.
 EXIT_OK, EXIT_NETWORK, EXIT_USAGE = 0, 1, 2
 EXIT_NOT_CHECKPOINT, EXIT_HTTP = 3, 4
@@ -30,7 +32,7 @@ ZIP_MAGIC = b'PK\x03\x04'
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
-class DownloadError(RuntimeError):
+class DownloadError(DragGANError, RuntimeError):
     """A download failed; ``exit_code`` says how (see the module docstring).
 
     Args:

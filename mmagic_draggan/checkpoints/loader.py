@@ -1,7 +1,7 @@
 """Load MMagic StyleGAN2 checkpoints into a generator, strictly and safely.
 
 :func:`load_generator_checkpoint` reads any MMagic layout (see
-:mod:`mmagic_draggan.utils.checkpoint_file`), prefers the EMA generator and
+:mod:`mmagic_draggan.checkpoints.reader`), prefers the EMA generator and
 requires every weight to match the model exactly. Two buffers get special
 treatment because older files may lack them:
 
@@ -18,7 +18,7 @@ Blur-kernel buffers (``*.kernel``, constants that MMagic derives from
 missing, unexpected or mis-shaped key is an error.
 
 Which file a checkpoint argument means is decided by
-:func:`mmagic_draggan.utils.weights.resolve_weights`.
+:func:`mmagic_draggan.checkpoints.resolver.resolve_weights`.
 """
 import warnings
 from typing import Dict, Mapping, Optional
@@ -26,9 +26,9 @@ from typing import Dict, Mapping, Optional
 import torch
 from torch import Tensor, nn
 
-from .checkpoint_file import CheckpointError, find_generator_state, \
+from .reader import CheckpointError, find_generator_state, \
     read_checkpoint
-from .generator_arch import describe_arch, infer_arch, suggest_configs
+from .arch import describe_arch, infer_arch, suggest_configs
 
 __all__ = [
     'CheckpointError', 'load_generator_checkpoint', 'load_generator_state',
@@ -166,7 +166,7 @@ def load_generator_state(generator: nn.Module,
     Args:
         generator (nn.Module): The generator to fill in place.
         ckpt (Mapping): A checkpoint dict (any layout of
-            :func:`~mmagic_draggan.utils.checkpoint_file.find_generator_state`;
+            :func:`~mmagic_draggan.checkpoints.reader.find_generator_state`;
             EMA preferred).
         source (str): What ``ckpt`` came from (a path), for messages.
         config_hint (str, optional): The config the generator came from;

@@ -24,14 +24,15 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
-import torch
 from torch import Tensor
 
+from mmagic_draggan.errors import DragGANError
+from mmagic_draggan.utils.torch_file import TensorFileError, load_tensor_file
 from .download import looks_like_html
 from .zoo import missing_checkpoint_message
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(DragGANError, RuntimeError):
     """A checkpoint is missing, unreadable, unsafe or does not fit a model."""
 
 
@@ -111,18 +112,6 @@ def _unsafe_global(err: Exception) -> Optional[str]:
     return found.group(1) if found else None
 
 
-def _load_mapped(file: Path, head: bytes):
-    """``torch.load(weights_only=True)``, memory-mapped where the file
-    allows it (``torch.save``'s zip format, told by its sniffed ``head``):
-    only the tensors that are used (the generator's, not the
-    discriminator's or the optimiser's) are ever read into memory. Files in
-    the legacy format are read whole."""
-    if head[:4] == b'PK\x03\x04':  # a zip archive's local file header
-        return torch.load(str(file), map_location='cpu', weights_only=True,
-                          mmap=True)
-    return torch.load(str(file), map_location='cpu', weights_only=True)
-
-
 def read_checkpoint(path: str) -> dict:
     """Load a checkpoint with ``weights_only=True``; check it is a dict.
 
@@ -143,8 +132,17 @@ def read_checkpoint(path: str) -> dict:
     head = _sniff(file)
     _check_header(file, head)
     try:
-        with torch.serialization.safe_globals(_NUMPY_GLOBALS):
-            ckpt = _load_mapped(file, head)
+        # memory-mapped where the file allows it (torch.save's zip format):
+        # only the tensors used (the generator's, not the discriminator's
+        # or the optimiser's) are ever read; compressed zip entries are
+        # refused before anything is unpacked
+        ckpt = load_tensor_file(file, None, what=str(file), mmap=True,
+                                safe_globals=_NUMPY_GLOBALS)
+    except TensorFileError as err:
+        if err.reason == 'damaged':
+            raise _corrupt(file, err) from err
+        raise CheckpointError(f'{err}; if it is a download, delete it and '
+                              'download it again.') from err
     except pickle.UnpicklingError as err:
         name = _unsafe_global(err)
         if name is None:

@@ -18,17 +18,20 @@ needed.
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional, Union
+from typing import Callable, Mapping, Optional, Union
 
 from mmengine.config import Config
 
-from .checkpoint_file import CheckpointError
-from .paths import repo_root
-from .zoo import (download_command, find_zoo_entry, list_configs, list_zoo,
-                  missing_checkpoint_message)
+from mmagic_draggan.errors import InvalidInputError
+from mmagic_draggan.utils.paths import (checkout_root, find_repo_path,
+                                        repo_root)
+from .reader import CheckpointError
+from .zoo import (checkpoint_url, download_command, find_zoo_entry,
+                  list_configs, list_zoo, missing_checkpoint_message)
 
 __all__ = ['RANDOM_WEIGHT_WORDS', 'DEFAULT_CHECKPOINT_DIR', 'WeightsSpec',
-           'resolve_weights', 'resolve_checkpoint_dir', 'config_checkpoint']
+           'resolve_weights', 'resolve_checkpoint_dir', 'config_checkpoint',
+           'download_weights']
 
 #: Checkpoint words meaning "seeded random weights".
 RANDOM_WEIGHT_WORDS = ('none', 'random')
@@ -104,23 +107,21 @@ class WeightsSpec:
 def resolve_checkpoint_dir(checkpoint_dir: Optional[str] = None) -> Path:
     """The checkpoint folder as an absolute path: a relative folder is taken
     from the working directory when it exists there, else from the
-    repository root; None is :data:`DEFAULT_CHECKPOINT_DIR`."""
+    checkout's root (an installed package: the working directory); None is
+    :data:`DEFAULT_CHECKPOINT_DIR`."""
     folder = Path(checkpoint_dir or DEFAULT_CHECKPOINT_DIR).expanduser()
     if folder.is_absolute():
         return folder
     if folder.is_dir():
         return folder.resolve()
-    return repo_root() / folder
+    return (checkout_root() or Path.cwd()) / folder
 
 
 def _locate(path: str) -> Optional[Path]:
-    """The file as given, or relative to the repository root, if it is one."""
-    given = Path(path).expanduser()
-    if given.is_file():
-        return given.resolve()
-    if not given.is_absolute() and (repo_root() / given).is_file():
-        return repo_root() / given
-    return None
+    """The file by the one path rule (:func:`~.paths.find_repo_path`: as
+    given, else under the repository root), if it is one."""
+    found = Path(find_repo_path(str(Path(path).expanduser())))
+    return found.resolve() if found.is_file() else None
 
 
 def _as_config(cfg: Union[str, Path, Mapping, Config, None]) -> Mapping:
@@ -157,8 +158,7 @@ def _spec(path: str, name: Optional[str], source: str,
     command = None
     if name:
         command = download_command(name)
-        if folder is not None and \
-                folder != repo_root() / DEFAULT_CHECKPOINT_DIR:
+        if folder is not None and folder != resolve_checkpoint_dir():
             command = (f'python tools/download_checkpoint.py {name} '
                        f'--dir {folder}')
     return WeightsSpec(random=False, path=str(found) if found else shown,
@@ -226,3 +226,32 @@ def resolve_weights(checkpoint: Optional[str] = None,
             f"builds a {out_size}x{out_size} generator; use "
             f"{entry['config']}.")
     return _spec(entry['path'], entry['name'], 'zoo', checkpoint_dir)
+
+
+def download_weights(spec: WeightsSpec,
+                     log: Callable[[str], None] = print) -> Path:
+    """Download the released checkpoint a :class:`WeightsSpec` names into
+    the place it names (what the demo's *Download checkpoint* does).
+
+    Uses :func:`~mmagic_draggan.checkpoints.download.download_file`
+    (atomic, resumed, verified; its tqdm bar is what
+    ``gr.Progress(track_tqdm=True)`` shows).
+
+    Args:
+        spec (WeightsSpec): From :func:`resolve_weights`.
+        log (callable): Where retry notices go. Defaults to ``print``.
+
+    Returns:
+        Path: The downloaded file.
+
+    Raises:
+        InvalidInputError: Nothing to download (random weights, or no
+            released checkpoint).
+        DownloadError: The download failed (its message says why).
+    """
+    from .download import download_file
+    if spec.random or spec.name is None or spec.path is None:
+        raise InvalidInputError('this model has no released checkpoint to '
+                                'download; use random weights')
+    return download_file(checkpoint_url(spec.name), spec.path,
+                         progress=True, log=log)

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional
 
 from mmengine.config import Config
 
-from .paths import config_dir, repo_root
+from mmagic_draggan.utils.paths import config_dir, repo_root
 
 #: OpenXLab folder of MMagic's DragGAN checkpoints; URL = base + zoo name.
 DEFAULT_BASE_URL = ('https://download.openxlab.org.cn/models/qsun1/'

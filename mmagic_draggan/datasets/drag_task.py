@@ -21,7 +21,6 @@ folder. Errors name the task file, the line (or list index), the task and
 the field.
 """
 import json
-import math
 import os.path as osp
 import re
 from typing import Any, Dict, List, Optional, Tuple
@@ -30,13 +29,16 @@ from mmagic_draggan.fileio.latent import LATENT_SUFFIXES, read_latent
 from mmagic_draggan.fileio.mask import check_mask_file, read_mask
 from mmagic_draggan.structures.drag_options import OPTION_NAMES, check_option
 from mmagic_draggan.structures.drag_task import DragTask, TaskError
+from mmagic_draggan.structures.numbers import is_int
 from mmagic_draggan.structures.points import check_point_pairs
-from mmagic_draggan.structures.start_image import (check_seed,
-                                                   check_truncation)
+from mmagic_draggan.structures.start_image import StartImage
 
 #: Task fields besides the drag options.
 TASK_FIELDS = ('id', 'seed', 'latent_file', 'inversion_file', 'handles',
                'targets', 'mask_file', 'truncation')
+#: The task fields of the start image, as messages name them.
+START_FIELDS = dict(seed='"seed"', latent='"latent_file"',
+                    inversion='"inversion_file"', truncation='"truncation"')
 _ID_PATTERN = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$')
 
 
@@ -55,18 +57,19 @@ def load_task(info: Dict[str, Any]) -> DragTask:
             if info.get('mask_file') else None
     except ValueError as e:
         raise TaskError(f'{where}: {e}') from None
+    # the start was checked by parse_task (StartImage.create)
+    start = StartImage(seed=info.get('seed'),
+                       truncation=info.get('truncation'), latent=latent,
+                       inversion=info.get('inversion_file'))
     return DragTask(
         task_id=info['id'],
         handles=info['handles'],
         targets=info['targets'],
-        seed=info.get('seed'),
-        latent=latent,
+        start=start,
         mask=mask,
-        truncation=info.get('truncation'),
         options=dict(info.get('options') or {}),
         latent_file=info.get('latent_file'),
         mask_file=info.get('mask_file'),
-        inversion_file=info.get('inversion_file'),
         sample_idx=int(info.get('sample_idx', -1)))
 
 
@@ -133,11 +136,6 @@ def read_task_file(path: str) -> List[Tuple[str, Any]]:
     return items
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and \
-        math.isfinite(v) and float(v).is_integer()
-
-
 def _resolve(path: Any, key: str, where: str, base_dir: str) -> str:
     if not isinstance(path, str) or not path:
         raise TaskError(f'{where}: "{key}" must be a file name; got {path!r}')
@@ -187,7 +185,7 @@ def parse_task(raw: Any,
         raise TaskError(f'{where}: a task must be a JSON object with "handles"'
                         f' and "targets"; got {type(raw).__name__}')
     task_id = raw.get('id', f'task-{index:05d}')
-    if _is_int(task_id):
+    if is_int(task_id):
         task_id = str(int(task_id))
     if not isinstance(task_id, str) or not _ID_PATTERN.match(task_id):
         raise TaskError(
@@ -198,30 +196,20 @@ def parse_task(raw: Any,
     if unknown:
         raise TaskError(f'{where}: unknown field(s) {unknown}; known: '
                         f'{list(TASK_FIELDS) + list(OPTION_NAMES)}')
-    has_seed = raw.get('seed') is not None
-    has_latent = raw.get('latent_file') is not None
-    has_inversion = raw.get('inversion_file') is not None
-    valid = has_seed + has_latent + has_inversion == 1 or (
-        has_latent and has_inversion and not has_seed)
-    if not valid:
-        raise TaskError(
-            f'{where}: give exactly one of "seed" (an integer), '
-            '"latent_file" (a W+ latent .pt/.pth/.npy) and "inversion_file" '
-            '(a photo\'s inversion.pth from tools/invert.py) for the start '
-            'image ("latent_file" with "inversion_file" starts that photo '
-            'elsewhere than its pivot)')
+    try:
+        start = StartImage.create(
+            seed=raw.get('seed'), latent=raw.get('latent_file'),
+            inversion=raw.get('inversion_file'),
+            truncation=raw.get('truncation'), default_seed=None,
+            names=START_FIELDS, flags=False)
+    except ValueError as e:
+        raise TaskError(f'{where}: {e}') from None
     inversion_file = None
-    if has_inversion:
+    if start.inversion is not None:
         inversion_file = _resolve(raw['inversion_file'], 'inversion_file',
                                   where, base_dir)
-    seed = None
-    if has_seed:
-        try:
-            seed = check_seed(raw['seed'], '"seed"')
-        except ValueError as e:
-            raise TaskError(f'{where}: {e}') from None
     latent_file = None
-    if has_latent:
+    if start.latent is not None:
         latent_file = _resolve(raw['latent_file'], 'latent_file', where,
                                base_dir)
         if not latent_file.lower().endswith(LATENT_SUFFIXES):
@@ -242,21 +230,15 @@ def parse_task(raw: Any,
             check_mask_file(mask_file, image_size)
         except ValueError as e:
             raise TaskError(f'{where}: "mask_file": {e}') from None
-    truncation = raw.get('truncation')
-    if truncation is not None:
-        try:
-            truncation = check_truncation(truncation, '"truncation"')
-        except ValueError as e:
-            raise TaskError(f'{where}: {e}') from None
     return dict(
         id=task_id,
         handles=handles,
         targets=targets,
-        seed=seed,
+        seed=start.seed,
         latent_file=latent_file,
         inversion_file=inversion_file,
         mask_file=mask_file,
-        truncation=truncation,
+        truncation=start.truncation,
         options=_check_options(raw, where),
         image_size=image_size)
 

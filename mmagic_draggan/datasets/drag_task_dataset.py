@@ -5,6 +5,7 @@ from typing import Any, Dict, List, Optional
 from mmengine.dataset import BaseDataset
 
 from mmagic_draggan.registry import DATASETS
+from mmagic_draggan.structures.numbers import check_int
 from mmagic_draggan.utils.paths import find_repo_path
 from .drag_task import (DragTask, TaskError, load_task, parse_task,
                         read_task_file)
@@ -44,11 +45,8 @@ class DragTaskDataset(BaseDataset):
                  image_size: Optional[int] = None,
                  data_root: str = '',
                  **kwargs):
-        if image_size is not None and (int(image_size) != image_size
-                                       or image_size < 2):
-            raise ValueError(f'image_size must be an integer >= 2 (the '
-                             f'model\'s out_size); got {image_size!r}')
-        self.image_size = None if image_size is None else int(image_size)
+        self.image_size = None if image_size is None else check_int(
+            image_size, "image_size (the model's out_size)", 2)
         kwargs.setdefault('test_mode', True)
         if ann_file and not data_root:
             ann_file = find_repo_path(ann_file)

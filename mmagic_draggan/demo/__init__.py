@@ -6,14 +6,13 @@ the display (overlays, click mapping, brush masks), the session files and
 the handlers, one module per panel, behind one guard (:mod:`.guards`). No
 DragGAN math: the handlers call :class:`~mmagic_draggan.models.DragSession`.
 """
-from .checkpoints import CheckpointStatus, checkpoint_status, \
-    download_checkpoint
 from .handlers import DemoHandlers
 from .model_cache import ModelCache
 from .state import DemoState
+from .tabs import TabRegistry
 from .views import Refresh, Settings, View
 
 __all__ = [
-    'CheckpointStatus', 'checkpoint_status', 'download_checkpoint',
-    'DemoHandlers', 'Refresh', 'Settings', 'View', 'ModelCache', 'DemoState'
+    'DemoHandlers', 'Refresh', 'Settings', 'View', 'ModelCache', 'DemoState',
+    'TabRegistry'
 ]

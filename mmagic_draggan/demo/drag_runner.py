@@ -14,6 +14,12 @@ still get theirs (and those count as frames).
 Settings from the page go through :meth:`DragSession.configure` (that is,
 :meth:`~mmagic_draggan.structures.DragOptions.replace`), which owns their
 rules and messages.
+
+Start waits in Gradio's queue while other drags use the workers. The page
+first calls :meth:`DragRunner.request_run` (not queued) for a ticket and
+passes it to :meth:`DragRunner.start`, so that a Stop pressed while the drag
+waits cancels it (:meth:`~.state.DemoState.stop`): the drag then ends at
+once with :data:`~.state.QUEUED_STOP`.
 """
 import logging
 import queue
@@ -22,10 +28,12 @@ import time
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from mmagic_draggan.engine.hooks.drag_hook import DragHook
-from .display import compose
-from .guards import handler
-from .state import DemoState
-from .views import View
+from .display import compose, display_scale
+from .guards import NO_MODEL, handler
+from .messages import EXPECTED_ERRORS, error_text, failure
+from .state import QUEUED_STOP, DemoState
+from .tabs import release_memory
+from .views import View, points_text
 
 logger = logging.getLogger(__name__)
 
@@ -140,10 +148,12 @@ class DragRunner:
 
     frame_interval = 0.5
 
-    @handler(refuse_busy=False)  # _begin claims the run under the lock
+    # _begin takes the ticket and claims the run under the lock
+    @handler(needs_session=False, refuse_busy=False)
     def start(self, state: DemoState, latent_space: Optional[str] = None,
               lr: Any = None, lambda_mask: Any = None, max_steps: Any = None,
-              r1: Any = None, r2: Any = None) -> Iterator[View]:
+              r1: Any = None, r2: Any = None, *,
+              ticket: Optional[int] = None) -> Iterator[View]:
         """Run (or resume) the drag, yielding a view after each step.
 
         It ends by itself on convergence or after ``max_steps`` steps, or
@@ -153,41 +163,57 @@ class DragRunner:
         the status line, nothing runs). Starting again continues the same
         drag (same latent and Adam state) as long as the points, mask and
         latent space / lr are unchanged.
+
+        Args:
+            ticket (int, optional): From :meth:`request_run` when Start was
+                pressed; a Stop since then cancels the drag before it
+                begins.
         """
         values = (latent_space, lr, lambda_mask, max_steps, r1, r2)
         changes = {n: v for n, v in zip(PAGE_OPTIONS, values) if v is not None}
         # never yield while holding state.lock: the next step of a generator
         # may run on another thread
-        why_not = self._begin(state, changes)
+        why_not = self._begin(state, changes, ticket)
         if why_not is not None:
             yield self.view(state, why_not)
             return
         try:
             yield from self._run(state, state.session)
         finally:
-            with state.lock:
-                state.running = False
+            state.end_run()
+            if state.closed:  # the tab went while it ran: free what it held
+                state.remove_folder()  # the run may have written to it
+                release_memory()
 
     @staticmethod
-    def _begin(state: DemoState, changes: Dict[str, Any]) -> Optional[str]:
-        """Check, configure and claim the drag; returns why not, or None."""
+    def _begin(state: DemoState, changes: Dict[str, Any],
+               ticket: Optional[int]) -> Optional[str]:
+        """Take the page's ticket, check, configure and claim the drag;
+        returns why not, or None (then :attr:`~.state.DemoState.running`
+        is set)."""
         with state.lock:
-            if state.running:
+            claim = state.claim_run(ticket)
+            if claim == 'cancelled':
+                return QUEUED_STOP
+            if claim == 'running':
                 return 'A drag is already running.'
             s = state.session
-            if state.pending is not None:
-                return ('The last handle has no target yet: click its target '
-                        '(or **Undo point**) before **Start**.')
-            if not s.targets:
-                return ('Click a handle and then its target on the image '
-                        'first.')
-            try:
-                s.configure(**changes)
-            except ValueError as err:
-                return str(err)
-            state.running = True
-            state.stop_event.clear()
-        return None
+            why = None
+            if s is None:
+                why = NO_MODEL
+            elif state.pending is not None:
+                why = ('The last handle has no target yet: click its target '
+                       '(or **Undo point**) before **Start**.')
+            elif not s.targets:
+                why = 'Click a handle and then its target on the image first.'
+            else:
+                try:
+                    s.configure(**changes)
+                except ValueError as err:
+                    why = error_text(err)
+            if why is not None:
+                state.end_run()
+        return why
 
     def _run(self, state: DemoState, s) -> Iterator[View]:
         events: 'queue.Queue[Tuple[str, Any]]' = queue.Queue()
@@ -201,7 +227,8 @@ class DragRunner:
             try:
                 events.put(('done', s.run(callback=callback)))
             except BaseException as err:  # reported to the page
-                logger.exception('drag failed')
+                if not isinstance(err, EXPECTED_ERRORS):  # a bug
+                    logger.exception('drag failed')
                 events.put(('error', err))
 
         first_step = s.steps_taken
@@ -229,15 +256,14 @@ class DragRunner:
                         res = framed[-1]
                         state.image = res.image
                         frame = (res.image, res.handles, res.targets)
-                    yield self._step_view(state, frame, steps[-1])
+                    yield self._step_view(state, s, frame, steps[-1])
                     if framed:
                         pacer.consumed()
                     continue
                 finished = True
                 if kind == 'error':
                     state.image = s.image()
-                    yield self.view(state, f'The drag failed: '
-                                    f'{type(item).__name__}: {item}')
+                    yield self.view(state, failure('drag', item))
                     return
                 state.last_result = item
                 state.image = item.image
@@ -250,31 +276,52 @@ class DragRunner:
             worker.join()
             s.hooks.remove(pacer)
 
-    def _step_view(self, state: DemoState, frame: Tuple[Any, list, list],
+    @staticmethod
+    def _step_view(state: DemoState, s, frame: Tuple[Any, list, list],
                    res) -> View:
         """The view during a drag: the last frame with its points, and the
         step count and status of the newest step.
 
         Args:
-            state (DemoState): The tab.
+            state (DemoState): The tab (its display settings).
+            s (DragSession): The session being dragged.
             frame (tuple): ``(image, handles, targets)``: (H, W, 3) uint8
                 RGB and the [[x, y], ...] points tracked on it.
             res (StepResult): The newest step.
         """
         image, handles, targets = frame
         shown = compose(image, handles, targets,
-                        mask=state.session.mask, show_mask=state.show_mask,
-                        watermark=state.watermark, scale=state.scale)
+                        mask=s.mask, show_mask=state.show_mask,
+                        watermark=state.watermark,
+                        scale=display_scale(s.image_size))
         return View(
-            shown, self.points_text(state), res.step,
+            shown, points_text(s.handles, s.targets), res.step,
             f'Dragging... step {res.step}, mean distance '
             f'{res.mean_distance:.1f} px.')
 
-    def stop(self, state: Optional[DemoState]) -> None:
-        """Ask the running drag to stop after its current step (safe to call
-        at any time, from any thread)."""
+    @staticmethod
+    def request_run(state: Optional[DemoState]) -> Optional[int]:
+        """Start or Invert photo was pressed: number the run that now waits
+        in the queue, so that :meth:`stop` can cancel it there (not queued
+        itself; safe at any time).
+
+        Returns:
+            int | None: The ticket to pass to :meth:`start` or
+            :meth:`~.photo_panel.PhotoPanel.invert_photo` (None without a
+            state).
+        """
+        return None if state is None else state.request_run()
+
+    @staticmethod
+    def stop(state: Optional[DemoState]) -> Optional[str]:
+        """Ask the running drag or inversion to stop after its current step,
+        and cancel runs of the tab still waiting in the queue (safe to call
+        at any time, from any thread).
+
+        Returns:
+            str | None: The status line when runs were cancelled in the
+            queue and none was running (a running one reports itself).
+        """
         if state is None:
-            return
-        state.stop_event.set()
-        if state.running and state.session is not None:
-            state.session.request_stop()
+            return None
+        return QUEUED_STOP if state.stop() else None

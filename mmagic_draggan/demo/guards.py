@@ -1,11 +1,14 @@
 """The one guard every demo handler runs behind.
 
 A handler is refused, with a status line and the state left as it was, when
-the page is still loading (no state yet: :data:`LOADING`), when there is no
-edit (:data:`NO_MODEL`) or when a drag is running (:data:`BUSY`); an
-unexpected exception becomes an "Internal error" status line (logged in
-full) instead of a traceback in the page. :func:`handler` does all of it, so
-the handlers only hold what they are for.
+the page is still loading (no state yet, or no more after the tab's idle
+time ran out: :data:`LOADING`), when there is no edit (:data:`NO_MODEL`) or
+when a drag is running (:data:`BUSY`). Bad input (the
+:data:`~.messages.EXPECTED_ERRORS`) is each handler's own status line, with
+its context; any other exception is a bug and becomes an "Internal error"
+status line (logged in full) instead of a traceback in the page.
+:func:`handler` does all of it, so the handlers only hold what they are
+for.
 """
 import contextlib
 import functools
@@ -13,13 +16,16 @@ import inspect
 import logging
 from typing import Any, Callable, Optional
 
+from .messages import error_text
+
 logger = logging.getLogger(__name__)
 
-__all__ = ['BUSY', 'LOADING', 'NO_MODEL', 'handler', 'reply_view',
-           'reply_refresh', 'reply_saved']
+__all__ = ['BUSY', 'LOADING', 'NO_MODEL', 'handler', 'refusal',
+           'reply_view', 'reply_refresh', 'reply_saved']
 
 BUSY = 'A drag is running: press **Stop** first.'
-LOADING = 'The page is still loading: try again in a moment.'
+LOADING = ('The page is still loading (or this tab was idle so long that '
+           'its edit was freed): try again in a moment, or reload the page.')
 NO_MODEL = 'No model is loaded: pick one above (see the checkpoint line).'
 
 #: ``reply(handlers, state, status)``: what a refused handler returns.
@@ -80,7 +86,7 @@ def handler(reply: Reply = reply_view,
         def failed(self, state, err: Exception):
             logger.exception('demo handler %s failed', name)
             return reply(self, state, f'Internal error in {name}: '
-                         f'{type(err).__name__}: {err}')
+                         f'{type(err).__name__}: {error_text(err)}')
 
         if inspect.isgeneratorfunction(fn):
             if locked:

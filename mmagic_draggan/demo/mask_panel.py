@@ -4,6 +4,7 @@ from typing import Any
 
 from .display import mask_from_editor
 from .guards import handler
+from .messages import error_text
 from .state import DemoState
 from .views import View
 
@@ -25,7 +26,7 @@ class MaskPanel:
                     'change with the brush first.')
             state.session.set_mask(mask)  # (H, W) bool; refuses all-zero
         except ValueError as err:
-            return self.view(state, str(err))
+            return self.view(state, error_text(err))
         state.show_mask = True
         share = 100 * mask.mean()
         return self.view(

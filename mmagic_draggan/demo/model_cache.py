@@ -12,8 +12,7 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from mmagic_draggan.utils.weights import WeightsSpec
-from .checkpoints import checkpoint_status
+from mmagic_draggan.checkpoints.resolver import WeightsSpec, resolve_weights
 
 __all__ = ['ModelCache', 'ModelKey']
 
@@ -27,7 +26,7 @@ class ModelCache:
     Args:
         device (str | torch.device): Device of every model.
         checkpoint_dir (str, optional): Where checkpoints are looked up (see
-            :func:`~mmagic_draggan.demo.checkpoints.checkpoint_status`).
+            :func:`~mmagic_draggan.checkpoints.resolver.resolve_weights`).
         max_models (int): Models kept; the least recently used is dropped
             (sessions that still hold it keep it alive). Defaults to 2.
     """
@@ -44,10 +43,18 @@ class ModelCache:
         #: config (real path) -> checkpoint argument given with --checkpoint
         self._overrides: Dict[str, str] = {}
 
-    def set_checkpoint(self, config: str, checkpoint: str) -> WeightsSpec:
+    def set_checkpoint(self, config: str, checkpoint: str,
+                       spec: Optional[WeightsSpec] = None) -> WeightsSpec:
         """Use ``checkpoint`` (a file path, zoo name or ``none``/``random``)
         for ``config`` instead of the config's own (the demo's
         ``--checkpoint``).
+
+        Args:
+            config (str): The config file.
+            checkpoint (str): The ``--checkpoint`` argument.
+            spec (WeightsSpec, optional): What it was resolved to already
+                (:func:`~mmagic_draggan.checkpoints.resolver.resolve_weights`
+                with this cache's folder); resolved here when None.
 
         Returns:
             WeightsSpec: What it means (a missing zoo file is offered for
@@ -57,7 +64,9 @@ class ModelCache:
             CheckpointError: Neither an existing file nor a zoo name, or a
                 zoo checkpoint that does not fit the config.
         """
-        spec = checkpoint_status(config, self.checkpoint_dir, checkpoint)
+        if spec is None:
+            spec = resolve_weights(checkpoint, config,
+                                   checkpoint_dir=self.checkpoint_dir)
         # a file is kept as an absolute path: later lookups do not depend on
         # the working directory
         self._overrides[osp.realpath(config)] = \
@@ -67,8 +76,8 @@ class ModelCache:
     def status(self, config: str) -> WeightsSpec:
         """The checkpoint of ``config`` in this cache's folder (or the one
         set with :meth:`set_checkpoint`), looked up now."""
-        return checkpoint_status(config, self.checkpoint_dir,
-                                 self._overrides.get(osp.realpath(config)))
+        return resolve_weights(self._overrides.get(osp.realpath(config)),
+                               config, checkpoint_dir=self.checkpoint_dir)
 
     def key(self, config: str, random_weights: bool = False) -> ModelKey:
         """The cache key of a model, after checking its checkpoint exists.

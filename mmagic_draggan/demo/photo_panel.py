@@ -9,6 +9,15 @@ they are freed with the session (a new image, another model, a closed tab).
 The files (``inversion.pth``, ``target.png``, ``reconstruction.png``,
 ``metrics.json``) go to the tab's private folder; Save adds the
 ``inversion.pth`` to the saved files, Load takes it back.
+
+The upload reaches :func:`~mmagic_draggan.fileio.image_input.load_image`
+as a raw file (no conversion by Gradio on the way), so its checks (bombs,
+empty or non-image files), its messages and its 16-bit handling apply, and
+:meth:`PhotoPanel.preview_photo` shows the photo as the inversion will see
+it. Like Start, Invert photo takes a ticket first (see
+:mod:`.drag_runner`): a Stop while it waits in the queue cancels it. The
+tabs that hold or make a tuned copy at once are capped by the server's
+:class:`~.tabs.TabRegistry` (``--max-tuned``).
 """
 import logging
 import os.path as osp
@@ -19,9 +28,14 @@ from typing import Any, Iterator, Optional, Tuple
 
 import numpy as np
 
+from mmagic_draggan.fileio.image_input import load_image
+from mmagic_draggan.utils.paths import inversion_presets
 from .display import compose, enlarge
-from .guards import handler
-from .state import DemoState
+from .guards import NO_MODEL, handler
+from .messages import EXPECTED_ERRORS, code, error_text, failure, plain
+from .session_files import upload_paths
+from .state import QUEUED_STOP, DemoState
+from .tabs import release_memory
 from .views import View
 
 logger = logging.getLogger(__name__)
@@ -29,7 +43,7 @@ logger = logging.getLogger(__name__)
 __all__ = ['PhotoView', 'PhotoPanel', 'PRESETS', 'PERCEPTUAL']
 
 #: Recipes offered by the page (configs/_base_/inversion/<name>.py).
-PRESETS = ('pti', 'projector')
+PRESETS = inversion_presets()
 #: Perceptual losses offered by the page.
 PERCEPTUAL = ('lpips', 'none')
 
@@ -55,6 +69,11 @@ def reply_photo(self, state, status: str) -> PhotoView:
     return PhotoView(self.view(state, status), None, '')
 
 
+def reply_preview(self, state, status: str) -> Tuple[None, str]:
+    """Refusal of the photo preview: no preview, the status line."""
+    return None, status
+
+
 def side_by_side(target: np.ndarray, recon: np.ndarray,
                  scale: int) -> np.ndarray:
     """The photo (left) and its reconstruction (right), enlarged, with a
@@ -65,25 +84,59 @@ def side_by_side(target: np.ndarray, recon: np.ndarray,
 
 
 class PhotoPanel:
-    """The photo handler of :class:`~.handlers.DemoHandlers`."""
+    """The photo handlers of :class:`~.handlers.DemoHandlers` (needs
+    ``cache`` and ``tabs``)."""
 
-    @handler(reply_photo, refuse_busy=False)  # claims the run itself
+    @handler(reply_preview, refuse_busy=False)
+    def preview_photo(self, state: DemoState,
+                      photo: Any) -> Tuple[Optional[np.ndarray], str]:
+        """The uploaded photo as the inversion will see it.
+
+        Args:
+            state (DemoState): The tab.
+            photo (str): Path of the upload (``gr.File(type='filepath')``).
+
+        Returns:
+            tuple: The square photo at the model's size, enlarged for
+            display, (S * s, S * s, 3) uint8 RGB (None when it cannot be
+            used), and the status line.
+        """
+        paths = upload_paths(photo)
+        if not paths:
+            return None, ''
+        try:
+            target, info = load_image(paths[0], state.model.image_size)
+        except EXPECTED_ERRORS as err:
+            return None, f'Cannot use this photo: {error_text(err)}'
+        w, h = info['original_size']
+        side = info['size']
+        return enlarge(target, state.scale), (
+            f'Photo {code(paths[0])}: {w}x{h} px, centre square taken as the '
+            f'generator sees it ({side}x{side}). Press **Invert photo**.')
+
+    @handler(reply_photo, needs_session=False, refuse_busy=False)
     def invert_photo(self,
                      state: DemoState,
                      photo: Any,
                      preset: str = 'pti',
                      perceptual: str = 'lpips',
                      steps: Any = None,
-                     pti_steps: Any = None) -> Iterator[PhotoView]:
+                     pti_steps: Any = None,
+                     *,
+                     ticket: Optional[int] = None) -> Iterator[PhotoView]:
         """Invert an uploaded photo, yielding progress views.
 
         Args:
             state (DemoState): The tab.
-            photo (str): Path of the upload (``gr.Image(type='filepath')``).
+            photo (str): Path of the upload (``gr.File(type='filepath')``).
             preset (str): ``'pti'`` or ``'projector'``.
             perceptual (str): ``'lpips'`` or ``'none'``.
             steps (int, optional): Projection steps (None: the preset's).
             pti_steps (int, optional): Tuning steps (None: the preset's).
+            ticket (int, optional): From
+                :meth:`~.drag_runner.DragRunner.request_run` when the button
+                was pressed; a Stop since then cancels the inversion before
+                it begins.
 
         Yields:
             PhotoView: A preview every few steps; the last one shows the
@@ -91,39 +144,45 @@ class PhotoPanel:
             the previous edit are dropped), or why it failed (the edit is
             then kept).
         """
-        why_not, args = self._check_photo(state, photo, preset, perceptual,
-                                          steps, pti_steps)
-        if why_not is not None:
-            yield reply_photo(self, state, why_not)
+        claim = state.claim_run(ticket)
+        if claim is not None:
+            yield reply_photo(self, state, QUEUED_STOP if claim == 'cancelled'
+                              else 'A drag or an inversion is running: press '
+                              '**Stop** first.')
             return
-        with state.lock:
-            if state.running:
-                yield reply_photo(self, state, 'A drag or an inversion is '
-                                  'running: press **Stop** first.')
-                return
-            state.running = True
-            state.stop_event.clear()
         try:
+            why_not, args = (NO_MODEL, ()) if state.session is None else \
+                self._check_photo(state, photo, preset, perceptual, steps,
+                                  pti_steps)
+            if why_not is None:
+                why_not = self.tabs.reserve_tuned(state)
+            if why_not is not None:
+                yield reply_photo(self, state, why_not)
+                return
             yield from self._invert(state, *args)
         finally:
-            with state.lock:
-                state.running = False
+            state.tuning = False
+            state.end_run()
+            if state.closed:  # the tab went while it ran: free what it held
+                state.remove_folder()  # the run may have written to it
+                release_memory()
 
     @staticmethod
     def _check_photo(state: DemoState, photo: Any, preset: str,
                      perceptual: str, steps: Any, pti_steps: Any
                      ) -> Tuple[Optional[str], tuple]:
-        """Cheap checks of the page's values (and of the photo's header)."""
-        from mmagic_draggan.fileio.image_input import load_image
+        """Cheap checks of the page's values (and of the photo)."""
         from mmagic_draggan.structures.drag_options import check_option
-        path = getattr(photo, 'name', photo)
-        if not path:
+        paths = upload_paths(photo)
+        if not paths:
             return 'Upload a photo first.', ()
+        path = paths[0]
         if preset not in PRESETS:
-            return f'preset must be one of {list(PRESETS)}; got {preset!r}', ()
+            return plain(f'preset must be one of {list(PRESETS)}; got '
+                         f'{preset!r}'), ()
         if perceptual not in PERCEPTUAL:
-            return (f'perceptual must be one of {list(PERCEPTUAL)}; got '
-                    f'{perceptual!r}'), ()
+            return plain(f'perceptual must be one of {list(PERCEPTUAL)}; '
+                         f'got {perceptual!r}'), ()
         counts = []
         for what, v in (('projection steps', steps),
                         ('tuning steps', pti_steps)):
@@ -133,12 +192,12 @@ class PhotoPanel:
             try:  # the max_steps rule: a whole number >= 0
                 counts.append(check_option('max_steps', v))
             except ValueError as err:
-                return str(err).replace('max_steps', what), ()
+                return error_text(str(err).replace('max_steps', what)), ()
         try:
-            load_image(str(path), state.model.image_size)
-        except ValueError as err:
-            return f'Cannot use this photo: {err}', ()
-        return None, (str(path), preset, perceptual, *counts)
+            load_image(path, state.model.image_size)
+        except EXPECTED_ERRORS as err:
+            return f'Cannot use this photo: {error_text(err)}', ()
+        return None, (path, preset, perceptual, *counts)
 
     def _invert(self, state: DemoState, path: str, preset: str,
                 perceptual: str, steps: Optional[int],
@@ -159,7 +218,8 @@ class PhotoPanel:
                     pti_steps=pti_steps, callback=callback, progress=False,
                     handle_sigint=False, overwrite=True)))
             except BaseException as err:  # reported to the page
-                logger.exception('inversion failed')
+                if not isinstance(err, EXPECTED_ERRORS):  # a bug
+                    logger.exception('inversion failed')
                 events.put(('error', err))
 
         worker = threading.Thread(target=work, name='draggan-invert',
@@ -190,9 +250,10 @@ class PhotoPanel:
                 finished = True
                 if kind == 'error':
                     yield PhotoView(self.view(
-                        state, f'The inversion failed: {item}'), None, '')
+                        state, failure('inversion', item)), None, '')
                     return
-                yield self._attach_inversion(state, item)
+                if not state.closed:  # else nobody is left to drag it
+                    yield self._attach_inversion(state, item)
                 return
         finally:
             if not finished:  # the page went away: stop the inversion too
@@ -202,8 +263,8 @@ class PhotoPanel:
     def _attach_inversion(self, state: DemoState, out) -> PhotoView:
         """Make the inverted photo the tab's edit."""
         inv = out.inversion
-        built = self._build(state.config, state.random_weights, inversion=inv)
-        built[2].inversion_file = out.paths['inversion']
+        built = self._build(state.config, state.random_weights, inversion=inv,
+                            inversion_file=out.paths['inversion'])
         with state.lock:
             running, state.running = state.running, False
             try:

@@ -9,10 +9,15 @@ from typing import Any
 
 from .display import click_to_pixel
 from .guards import handler
+from .messages import error_text
 from .state import DemoState
 from .views import View
 
-__all__ = ['PointsPanel']
+__all__ = ['PointsPanel', 'REPLACING']
+
+#: Status line of a click while a new image is being made.
+REPLACING = ('A new image is on its way: click again once it shows (this '
+             'click was not used).')
 
 
 class PointsPanel:
@@ -22,11 +27,16 @@ class PointsPanel:
     @handler(locked=True)
     def click(self, state: DemoState, index: Any) -> View:
         """A click on the image at display pixel ``index`` = (x, y): a
-        handle, or the target of the waiting handle."""
+        handle, or the target of the waiting handle. While a new image is
+        being made (:meth:`~.model_panel.ModelPanel.announce_new_image`)
+        the click is refused with a message: it was aimed at the image that
+        is about to go."""
+        if state.replacing:
+            return self.view(state, REPLACING)
         try:
             xy = click_to_pixel(index, state.scale, state.session.image_size)
         except ValueError as err:
-            return self.view(state, str(err))
+            return self.view(state, error_text(err))
         if state.pending is None:
             state.pending = xy
             return self.view(
@@ -36,7 +46,7 @@ class PointsPanel:
             state.session.add_point(handle, xy)
         except ValueError as err:
             state.pending = handle
-            return self.view(state, str(err))
+            return self.view(state, error_text(err))
         n = len(state.session.targets)
         return self.view(
             state, f'Point {n}: ({handle[0]}, {handle[1]}) -> ({xy[0]}, '

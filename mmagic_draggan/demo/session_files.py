@@ -31,7 +31,7 @@ __all__ = ['MAX_VIDEO_FRAMES', 'SAVED_ORDER', 'save_edit', 'Upload',
 MAX_VIDEO_FRAMES = 120
 #: Order of the saved files in the page (by bundle kind).
 SAVED_ORDER = ('result', 'session', 'start', 'start_latent', 'latent',
-               'mask', 'curves', 'gif', 'mp4')
+               'mask', 'inversion', 'curves', 'gif', 'mp4')
 
 
 def save_edit(folder: str,
@@ -73,7 +73,8 @@ def save_edit(folder: str,
         start_image=start,
         start_latent=session.initial_latent,  # a bundle loads without seed
         mask=session.mask,
-        frames=frames)
+        frames=frames,
+        inversion_file=session.inversion_file)
     return write_bundle(folder, content, videos=('gif', 'mp4'),
                         watermark=watermark, scale=scale,
                         max_video_frames=MAX_VIDEO_FRAMES, clear=True)
@@ -89,6 +90,7 @@ class Upload:
         mask (np.ndarray | None): (H, W) bool, when uploaded.
         inversion (InversionFile | None): The photo's inversion the session
             names, when uploaded (required then).
+        inversion_path (str | None): The uploaded file it was read from.
         missing (list[str]): Base names of files the JSON names that were
             not uploaded.
     """
@@ -96,6 +98,7 @@ class Upload:
     latent: Optional[torch.Tensor] = None
     mask: Optional[np.ndarray] = None
     inversion: Optional[InversionFile] = None
+    inversion_path: Optional[str] = None
     missing: List[str] = field(default_factory=list)
 
 
@@ -156,4 +159,5 @@ def read_upload(paths: Sequence[str]) -> Upload:
                 f'{osp.basename(sf.inversion_file)} (from tools/invert.py) '
                 'together with the JSON')
         out.inversion = read_inversion(inv_path)
+        out.inversion_path = inv_path
     return out

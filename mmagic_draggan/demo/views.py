@@ -12,6 +12,7 @@ import numpy as np
 
 from .display import compose, editor_value
 from .guards import NO_MODEL
+from .messages import EXPECTED_ERRORS, code, error_text
 from .state import DemoState
 
 __all__ = ['View', 'Settings', 'Refresh', 'ViewsMixin', 'points_text']
@@ -65,7 +66,8 @@ class Refresh:
 
     Attributes:
         view (View): The page view.
-        settings (Settings | None): New settings; None keeps the page's.
+        settings (Settings | None): New settings; None keeps the page's
+            (the edit was not replaced).
         checkpoint (str): Markdown line about the selected checkpoint.
         can_download (bool): Offer the download button.
         editor (dict | None): New brush-editor value; None keeps it.
@@ -75,6 +77,13 @@ class Refresh:
     checkpoint: str
     can_download: bool
     editor: Optional[dict]
+
+    @property
+    def replaced(self) -> bool:
+        """The edit was replaced (a new image, model or loaded session):
+        what the page showed about the old one (e.g. a photo's
+        comparison) goes."""
+        return self.settings is not None
 
 
 def _fmt(v: float) -> str:
@@ -149,9 +158,9 @@ class ViewsMixin:
         try:
             ck = self.cache.status(config)
             ck_line, can_download = ck.describe(), ck.needs_download
-        except Exception as err:
+        except EXPECTED_ERRORS as err:
             ck, can_download = None, False
-            ck_line = f'Cannot read `{config}`: {err}'
+            ck_line = f'Cannot read {code(config)}: {error_text(err)}'
         if state is not None and state.random_weights and ck is not None \
                 and not ck.random and config == state.config \
                 and ck.path is not None:

@@ -10,6 +10,8 @@ relative to the folder::
     latent.pt          the final W+ latent (1, L, C)
     start_latent.pt    the start latent, when the drag began from one
     mask.png           the mask (white = may change), when one was used
+    inversion.pth      the photo's inversion (pivot and tuned weights), when
+                       the drag edits a photo: a bundle is complete alone
     curves.png         mean distance and loss per step
     trajectory.gif     frames with points drawn (and/or trajectory.mp4)
     session.json       the record
@@ -17,18 +19,19 @@ relative to the folder::
 import os
 import os.path as osp
 import shutil
-from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 from torch import Tensor
 
+from mmagic_draggan.errors import InvalidInputError
 from mmagic_draggan.utils.visualization import (add_watermark, plot_curves,
                                                 trajectory_frames,
                                                 write_video)
 from .latent import save_latent
 from .mask import save_mask
-from .session_file import write_session
+from .session_file import SessionRecord, write_session
 
 __all__ = ['FILE_NAMES', 'VIDEO_FORMATS', 'BundleContent', 'WrittenBundle',
            'write_bundle', 'save_png', 'check_bundle_dir']
@@ -40,11 +43,12 @@ FILE_NAMES = dict(
     latent='latent.pt',
     start_latent='start_latent.pt',
     mask='mask.png',
+    inversion='inversion.pth',
     curves='curves.png',
     gif='trajectory.gif',
     mp4='trajectory.mp4',
     session='session.json')
-#: Trajectory video formats.
+#: Trajectory video formats (the one list; ``apis.drag`` adds its 'none').
 VIDEO_FORMATS = ('gif', 'mp4')
 
 
@@ -72,10 +76,11 @@ def check_bundle_dir(folder: Optional[str],
         return
     folder = str(folder)
     if osp.exists(folder) and not osp.isdir(folder):
-        raise ValueError(f'output folder {folder!r} exists and is not a '
-                         'folder')
+        raise InvalidInputError(
+            f'output folder {folder!r} exists and is not a '
+            'folder')
     if not overwrite and osp.exists(osp.join(folder, marker)):
-        raise ValueError(
+        raise InvalidInputError(
             f'{folder!r} already holds {what}; choose another output '
             f'folder ({flags}) or overwrite it (--overwrite, '
             'overwrite=True)')
@@ -86,8 +91,9 @@ class BundleContent:
     """What goes into a bundle.
 
     Attributes:
-        record (dict): The session record (``DragSession.record``); its file
-            fields are filled in by :func:`write_bundle`.
+        record (SessionRecord): The session record
+            (``DragSession.record()``; a dict of its fields is taken too);
+            its file fields are filled in by :func:`write_bundle`.
         result_image (np.ndarray): (H, W, 3) uint8 RGB after the drag.
         final_latent (Tensor): (1, L, C) W+ after the drag.
         start_image (np.ndarray, optional): (H, W, 3) uint8 before it.
@@ -96,14 +102,17 @@ class BundleContent:
         mask (np.ndarray, optional): (H, W) bool, True = may change.
         frames (list): Recorded trajectory frames (``image``, ``handles``,
             ``targets``).
+        inversion_file (str, optional): The inversion the drag edits (a
+            photo); linked or copied into the bundle as ``inversion.pth``.
     """
-    record: Dict[str, Any]
+    record: Union[SessionRecord, Mapping[str, Any]]
     result_image: np.ndarray
     final_latent: Tensor
     start_image: Optional[np.ndarray] = None
     start_latent: Optional[Tensor] = None
     mask: Optional[np.ndarray] = None
     frames: Sequence = ()
+    inversion_file: Optional[str] = None
 
 
 @dataclass
@@ -112,14 +121,31 @@ class WrittenBundle:
 
     Attributes:
         folder (str): The bundle folder.
-        record (dict): The record as written.
+        record (SessionRecord): The record as written.
         paths (dict[str, str]): Written files by kind (:data:`FILE_NAMES`).
         errors (dict[str, str]): Videos that could not be written, by kind.
+        frames (list[np.ndarray]): The trajectory frames as drawn for the
+            videos, (H, W, 3) uint8 each (before the held last frame);
+            empty when no video was asked for.
     """
     folder: str
-    record: Dict[str, Any]
+    record: SessionRecord
     paths: Dict[str, str] = field(default_factory=dict)
     errors: Dict[str, str] = field(default_factory=dict)
+    frames: List[np.ndarray] = field(default_factory=list)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """Put ``src`` at ``dst``: a hard link where the file system allows it
+    (an inversion can be 100 MB), else a copy."""
+    if osp.abspath(src) == osp.abspath(dst):
+        return
+    if osp.lexists(dst):
+        os.remove(dst)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
 
 
 def write_bundle(folder: str,
@@ -154,13 +180,24 @@ def write_bundle(folder: str,
     """
     bad = [v for v in videos if v not in VIDEO_FORMATS]
     if bad:
-        raise ValueError(f'unknown video format(s) {bad}; use '
-                         f'{list(VIDEO_FORMATS)}')
+        raise InvalidInputError(f'unknown video format(s) {bad}; use '
+                                f'{list(VIDEO_FORMATS)}')
     folder = str(folder)
+    inversion = content.inversion_file
+    keep = None
     if clear and osp.isdir(folder):
+        if inversion is not None and osp.abspath(inversion).startswith(
+                osp.abspath(folder) + os.sep):
+            # the inversion lives in the folder being emptied: keep it
+            keep = osp.abspath(folder) + '.inversion.tmp'
+            _link_or_copy(inversion, keep)
+            inversion = keep
         shutil.rmtree(folder)
     os.makedirs(folder, exist_ok=True)
-    out = WrittenBundle(folder, dict(content.record))
+    record = content.record
+    if not isinstance(record, SessionRecord):
+        record = SessionRecord.from_dict(dict(record))
+    out = WrittenBundle(folder, record)
     names: Dict[str, str] = {}
 
     def path(kind: str) -> str:
@@ -177,15 +214,21 @@ def write_bundle(folder: str,
         save_latent(content.start_latent, path('start_latent'))
     if content.mask is not None:
         save_mask(content.mask, path('mask'))
-    hist = out.record.get('history') or []
+    if inversion is not None:
+        _link_or_copy(inversion, path('inversion'))
+        if keep is not None:
+            os.remove(keep)
+    hist = record.history or []
     if curves and hist:
         plot_curves([h['step'] for h in hist],
                     [h['mean_distance'] for h in hist],
                     [h['loss'] for h in hist], path('curves'))
     if content.frames and videos:
-        shown = trajectory_frames(content.frames, content.mask, overlay,
-                                  watermark, scale, max_video_frames)
-        shown = shown + [shown[-1]] * max(1, fps // 2)
+        out.frames = trajectory_frames(content.frames, content.mask,
+                                       overlay, watermark, scale,
+                                       max_video_frames)
+        # the last frame held half a second
+        shown = out.frames + [out.frames[-1]] * max(1, fps // 2)
         for kind in videos:
             try:
                 write_video(shown, path(kind), fps=fps)
@@ -194,10 +237,12 @@ def write_bundle(folder: str,
                 names.pop(kind)
                 out.paths.pop(kind)
     names['session'] = FILE_NAMES['session']
-    out.record.update(
+    out.record = replace(
+        record,
         latent_file=names.get('start_latent'),
         final_latent_file=names['latent'],
         mask_file=names.get('mask'),
+        inversion_file=names.get('inversion', record.inversion_file),
         files=names)
     out.paths['session'] = write_session(
         out.record, osp.join(folder, FILE_NAMES['session']))

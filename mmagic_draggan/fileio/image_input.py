@@ -13,6 +13,8 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
+from mmagic_draggan.errors import InvalidInputError
+
 __all__ = ['RESIZE_MODES', 'MIN_SIDE', 'MAX_SIDE', 'MAX_BYTES',
            'check_image_file', 'load_image', 'prepare_image']
 
@@ -34,32 +36,34 @@ def _open(path: str, max_side: int, max_bytes: int):
     """Open (header only) and check a file; returns the lazy PIL image."""
     from PIL import Image, UnidentifiedImageError
     if not osp.exists(path):
-        raise ValueError(f'image {path!r} does not exist')
+        raise InvalidInputError(f'image {path!r} does not exist')
     if not osp.isfile(path):
-        raise ValueError(f'image {path!r} is not a file')
+        raise InvalidInputError(f'image {path!r} is not a file')
     nbytes = osp.getsize(path)
     if nbytes == 0:
-        raise ValueError(f'image {path!r} is empty (0 bytes)')
+        raise InvalidInputError(f'image {path!r} is empty (0 bytes)')
     if nbytes > max_bytes:
-        raise ValueError(
+        raise InvalidInputError(
             f'image {path!r} is {nbytes / 2**20:.1f} MB, over the limit of '
             f'{max_bytes / 2**20:.0f} MB; resize or re-compress it')
     try:
         im = Image.open(path)  # reads the header only
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError,
             SyntaxError, ValueError) as e:
-        raise ValueError(f'image {path!r} is not an image Pillow can read '
-                         f'({type(e).__name__}: {e})') from None
+        raise InvalidInputError(
+            f'image {path!r} is not an image Pillow can read '
+            f'({type(e).__name__}: {e})') from None
     width, height = im.size
     if max(width, height) > max_side:
         im.close()
-        raise ValueError(
+        raise InvalidInputError(
             f'image {path!r} is {width}x{height} px, over the limit of '
             f'{max_side} px a side; resize it first')
     if min(width, height) < MIN_SIDE:
         im.close()
-        raise ValueError(f'image {path!r} is {width}x{height} px, under the '
-                         f'minimum of {MIN_SIDE} px a side')
+        raise InvalidInputError(
+            f'image {path!r} is {width}x{height} px, under the '
+            f'minimum of {MIN_SIDE} px a side')
     return im
 
 
@@ -134,20 +138,22 @@ def prepare_image(image, size: int,
     """
     from PIL import Image
     if resize not in RESIZE_MODES:
-        raise ValueError(f'resize must be one of {RESIZE_MODES}; got '
-                         f'{resize!r}')
+        raise InvalidInputError(f'resize must be one of {RESIZE_MODES}; got '
+                                f'{resize!r}')
     if not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f'size must be a positive integer; got {size!r}')
+        raise InvalidInputError(
+            f'size must be a positive integer; got {size!r}')
     if isinstance(image, np.ndarray):
         arr = image
         if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or (
                 arr.ndim == 3 and arr.shape[2] not in (3, 4)):
-            raise ValueError(
+            raise InvalidInputError(
                 'an image array must be uint8 (H, W), (H, W, 3) or '
                 f'(H, W, 4); got {arr.dtype} {arr.shape}')
         if min(arr.shape[:2]) < MIN_SIDE:
-            raise ValueError(f'image is {arr.shape[1]}x{arr.shape[0]} px, '
-                             f'under the minimum of {MIN_SIDE} px a side')
+            raise InvalidInputError(
+                f'image is {arr.shape[1]}x{arr.shape[0]} px, '
+                f'under the minimum of {MIN_SIDE} px a side')
         image = Image.fromarray(np.ascontiguousarray(arr))
     rgb, mode = _to_rgb(image)
     width, height = rgb.size
@@ -205,8 +211,8 @@ def load_image(path: PathLike,
     from PIL import Image, ImageOps
     path = str(path)
     if resize not in RESIZE_MODES:
-        raise ValueError(f'resize must be one of {RESIZE_MODES}; got '
-                         f'{resize!r}')
+        raise InvalidInputError(f'resize must be one of {RESIZE_MODES}; got '
+                                f'{resize!r}')
     im = _open(path, int(max_side), int(max_bytes))
     try:
         with im:
@@ -224,7 +230,8 @@ def load_image(path: PathLike,
         raise
     except (OSError, SyntaxError, Image.DecompressionBombError,
             EOFError) as e:
-        raise ValueError(f'image {path!r} cannot be decoded (truncated or '
-                         f'corrupt: {type(e).__name__}: {e})') from None
+        raise InvalidInputError(
+            f'image {path!r} cannot be decoded (truncated or '
+            f'corrupt: {type(e).__name__}: {e})') from None
     info.update(orientation=orientation, frames=frames)
     return out, info

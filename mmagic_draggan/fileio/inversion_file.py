@@ -12,6 +12,11 @@ only; never a pickled module), read back with
   it belongs to (:mod:`mmagic_draggan.utils.fingerprint`);
 * the config and checkpoint it was made with, the recipe, the metrics and
   the preprocessing of the photo.
+
+Its size is checked from the zip directory before any tensor is unpacked
+(:func:`~mmagic_draggan.utils.torch_file.load_tensor_file`): at most
+``max_bytes`` (a model's own limit, :func:`inversion_file_limit`, where the
+model is known; else :data:`MAX_INVERSION_BYTES`).
 """
 import json
 import os
@@ -22,8 +27,12 @@ from typing import Any, Dict, Optional, Union
 import torch
 from torch import Tensor
 
-__all__ = ['INVERSION_FORMAT', 'INVERSION_VERSION', 'InversionFile',
-           'save_inversion', 'read_inversion', 'inversion_summary']
+from mmagic_draggan.errors import InvalidInputError
+from mmagic_draggan.utils.torch_file import TensorFileError, load_tensor_file
+
+__all__ = ['INVERSION_FORMAT', 'INVERSION_VERSION', 'MAX_INVERSION_BYTES',
+           'InversionFile', 'save_inversion', 'read_inversion',
+           'inversion_file_limit', 'inversion_summary']
 
 PathLike = Union[str, os.PathLike]
 
@@ -31,6 +40,17 @@ PathLike = Union[str, os.PathLike]
 INVERSION_FORMAT = 'mmagic-draggan/inversion'
 #: The newest version this code reads and the one it writes.
 INVERSION_VERSION = 1
+#: Most bytes an inversion file may unpack to when the model is not known
+#: (the tuned delta of a 1024 px StyleGAN2 is about 120 MB).
+MAX_INVERSION_BYTES = 512 * 2**20
+
+
+def inversion_file_limit(generator: torch.nn.Module) -> int:
+    """Most bytes an inversion file for ``generator`` may unpack to: a
+    float32 delta of every parameter and buffer, plus 16 MB for the pivot and
+    the records."""
+    numel = sum(t.numel() for t in generator.state_dict().values())
+    return 4 * int(numel) + 16 * 2**20
 
 
 @dataclass
@@ -88,35 +108,40 @@ def _json_plain(obj: Any, what: str) -> Any:
     try:
         return json.loads(json.dumps(obj))
     except (TypeError, ValueError) as e:
-        raise ValueError(f'inversion {what} must hold plain JSON values '
-                         f'only: {e}') from None
+        raise InvalidInputError(
+            f'inversion {what} must hold plain JSON values '
+            f'only: {e}') from None
 
 
 def _check_latent(latent: Any, what: str) -> Tensor:
     if not isinstance(latent, Tensor):
-        raise ValueError(f'{what}: latent is a {type(latent).__name__}, not '
-                         'a tensor')
+        raise InvalidInputError(
+            f'{what}: latent is a {type(latent).__name__}, not '
+            'a tensor')
     if latent.ndim != 3 or latent.shape[0] != 1:
-        raise ValueError(f'{what}: latent has shape {tuple(latent.shape)}; '
-                         'expected a W+ tensor (1, L, C)')
+        raise InvalidInputError(
+            f'{what}: latent has shape {tuple(latent.shape)}; '
+            'expected a W+ tensor (1, L, C)')
     if not latent.is_floating_point() or not torch.isfinite(latent).all():
-        raise ValueError(f'{what}: latent holds NaN/inf or non-float values')
+        raise InvalidInputError(
+            f'{what}: latent holds NaN/inf or non-float values')
     return latent.detach().float().cpu().contiguous()
 
 
 def _check_delta(delta: Any, what: str) -> Dict[str, Tensor]:
     if not isinstance(delta, dict):
-        raise ValueError(f'{what}: synthesis_delta is a '
-                         f'{type(delta).__name__}, not a dict')
+        raise InvalidInputError(f'{what}: synthesis_delta is a '
+                                f'{type(delta).__name__}, not a dict')
     out = {}
     for key, value in delta.items():
         if not isinstance(key, str) or not isinstance(value, Tensor):
-            raise ValueError(f'{what}: synthesis_delta must map state-dict '
-                             f'key names to tensors; entry {key!r} is a '
-                             f'{type(value).__name__}')
+            raise InvalidInputError(
+                f'{what}: synthesis_delta must map state-dict '
+                f'key names to tensors; entry {key!r} is a '
+                f'{type(value).__name__}')
         if not value.is_floating_point() or not torch.isfinite(value).all():
-            raise ValueError(f'{what}: synthesis_delta[{key!r}] holds '
-                             'NaN/inf or non-float values')
+            raise InvalidInputError(f'{what}: synthesis_delta[{key!r}] holds '
+                                    'NaN/inf or non-float values')
         out[key] = value.detach().float().cpu().contiguous()
     return out
 
@@ -171,11 +196,16 @@ _OPT_STR_FIELDS = ('config', 'checkpoint')
 _DICT_FIELDS = ('recipe', 'metrics', 'preprocess')
 
 
-def read_inversion(path: PathLike) -> InversionFile:
+def read_inversion(path: PathLike,
+                   max_bytes: Optional[int] = MAX_INVERSION_BYTES
+                   ) -> InversionFile:
     """Read an inversion file safely (``torch.load(weights_only=True)``).
 
     Args:
         path (str): An ``inversion.pth`` written by :func:`save_inversion`.
+        max_bytes (int, optional): Most bytes it may unpack to, checked
+            before loading (:func:`inversion_file_limit` of the model it is
+            for). Defaults to :data:`MAX_INVERSION_BYTES`.
 
     Returns:
         InversionFile: Its content; ``latent`` (1, L, C) float32 CPU.
@@ -189,49 +219,55 @@ def read_inversion(path: PathLike) -> InversionFile:
     path = str(path)
     what = f'inversion file {path!r}'
     if not osp.isfile(path):
-        raise ValueError(f'{what} does not exist (make one with '
-                         'tools/invert.py CONFIG IMAGE --out-dir DIR)')
+        raise InvalidInputError(f'{what} does not exist (make one with '
+                                'tools/invert.py CONFIG IMAGE --out-dir DIR)')
     try:
-        obj = torch.load(path, map_location='cpu', weights_only=True)
+        obj = load_tensor_file(path, max_bytes, what=what)
+    except TensorFileError as e:
+        raise InvalidInputError(str(e)) from None
     except Exception as e:  # zip, pickle and weights_only errors
         first = str(e).strip().splitlines()[0] if str(e).strip() else \
             type(e).__name__
-        raise ValueError(f'cannot read {what} safely (torch.load(weights_'
-                         f'only=True)): it is corrupt or not a plain-tensor '
-                         f'file ({first})') from None
+        raise InvalidInputError(
+            f'cannot read {what} safely (torch.load(weights_'
+            f'only=True)): it is corrupt or not a plain-tensor '
+            f'file ({first})') from None
     if not isinstance(obj, dict) or obj.get('format') != INVERSION_FORMAT:
-        raise ValueError(f'{what} is not an mmagic-draggan inversion (no '
-                         f'format {INVERSION_FORMAT!r}); is it a latent or a '
-                         'checkpoint?')
+        raise InvalidInputError(
+            f'{what} is not an mmagic-draggan inversion (no '
+            f'format {INVERSION_FORMAT!r}); is it a latent or a '
+            'checkpoint?')
     version = obj.get('version')
     if not isinstance(version, int) or version < 1:
-        raise ValueError(f'{what} has an invalid version {version!r}')
+        raise InvalidInputError(f'{what} has an invalid version {version!r}')
     if version > INVERSION_VERSION:
-        raise ValueError(f'{what} is version {version}; this code reads up '
-                         f'to {INVERSION_VERSION}: update mmagic-draggan')
+        raise InvalidInputError(
+            f'{what} is version {version}; this code reads up '
+            f'to {INVERSION_VERSION}: update mmagic-draggan')
     if 'latent' not in obj:
-        raise ValueError(f'{what} has no latent')
+        raise InvalidInputError(f'{what} has no latent')
     kwargs: Dict[str, Any] = dict(
         latent=_check_latent(obj['latent'], what),
         synthesis_delta=_check_delta(obj.get('synthesis_delta', {}), what))
     for name in _STR_FIELDS:
         value = obj.get(name, '')
         if not isinstance(value, str):
-            raise ValueError(f'{what}: {name} must be a string')
+            raise InvalidInputError(f'{what}: {name} must be a string')
         kwargs[name] = value
     for name in _OPT_STR_FIELDS:
         value = obj.get(name)
         if value is not None and not isinstance(value, str):
-            raise ValueError(f'{what}: {name} must be a string or None')
+            raise InvalidInputError(f'{what}: {name} must be a string or None')
         kwargs[name] = value
     for name in _DICT_FIELDS:
         value = obj.get(name, {})
         if not isinstance(value, dict):
-            raise ValueError(f'{what}: {name} must be a dict')
+            raise InvalidInputError(f'{what}: {name} must be a dict')
         kwargs[name] = value
     size = obj.get('image_size', 0)
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise ValueError(f'{what}: image_size must be a non-negative int')
+        raise InvalidInputError(
+            f'{what}: image_size must be a non-negative int')
     kwargs['image_size'] = size
     kwargs['random_weights'] = bool(obj.get('random_weights', False))
     kwargs['version'] = version

@@ -12,6 +12,9 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from mmagic_draggan.errors import InvalidInputError
+from .image_input import MAX_BYTES, MAX_SIDE
+
 __all__ = ['check_mask', 'check_mask_file', 'read_mask', 'save_mask']
 
 PathLike = Union[str, os.PathLike]
@@ -37,20 +40,54 @@ def check_mask(mask: Any, size: Optional[int] = None,
     if arr.ndim == 3 and arr.shape[-1] in (1, 3, 4):
         arr = arr[..., 0]
     if arr.ndim != 2:
-        raise ValueError(f'{what} must be an (H, W) array; got shape '
-                         f'{arr.shape}')
+        raise InvalidInputError(f'{what} must be an (H, W) array; got shape '
+                                f'{arr.shape}')
     if size is not None and arr.shape != (size, size):
         h, w = arr.shape
-        raise ValueError(f'{what} is {h}x{w} (HxW) but the image is '
-                         f'{size}x{size}; give a {size}x{size} mask')
+        raise InvalidInputError(f'{what} is {h}x{w} (HxW) but the image is '
+                                f'{size}x{size}; give a {size}x{size} mask')
     if arr.dtype.kind == 'f' and not np.isfinite(arr).all():
-        raise ValueError(f'{what} holds NaN or inf values')
+        raise InvalidInputError(f'{what} holds NaN or inf values')
     out = arr > 0
     if not out.any():
-        raise ValueError(f'{what} is all zero (black): nothing would be '
-                         'allowed to change (nonzero / white = editable '
-                         'region); remove the mask instead')
+        raise InvalidInputError(
+            f'{what} is all zero (black): nothing would be '
+            'allowed to change (nonzero / white = editable '
+            'region); remove the mask instead')
     return out
+
+
+def _open_mask(path: str, size: Optional[int]):
+    """Open a mask image lazily (header only) and check its pixel size
+    before anything is decoded, so a decompression bomb is never unpacked.
+    """
+    from PIL import Image, UnidentifiedImageError
+    if not osp.isfile(path):
+        raise InvalidInputError(f'mask file {path!r} does not exist')
+    if osp.getsize(path) > MAX_BYTES:
+        raise InvalidInputError(
+            f'mask {path!r} is larger than '
+            f'{MAX_BYTES // 2**20} MB; give a PNG, white = '
+            'region allowed to change')
+    try:
+        img = Image.open(path)
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError,
+            ValueError) as e:
+        raise InvalidInputError(
+            f'cannot read mask {path!r} as an image ({e}); give '
+            'a PNG, white = region allowed to change') from None
+    w, h = img.size
+    if size is not None and (w, h) != (size, size):
+        img.close()
+        raise InvalidInputError(
+            f'mask {path!r} is {h}x{w} (HxW) but the image is '
+            f'{size}x{size}; give a {size}x{size} mask')
+    if max(w, h) > MAX_SIDE:
+        img.close()
+        raise InvalidInputError(
+            f'mask {path!r} is {w}x{h} px, over the limit of '
+            f'{MAX_SIDE} px a side')
+    return img
 
 
 def read_mask(path: PathLike, size: Optional[int] = None) -> np.ndarray:
@@ -58,25 +95,25 @@ def read_mask(path: PathLike, size: Optional[int] = None) -> np.ndarray:
 
     Args:
         path (str): The image file.
-        size (int, optional): The image side H = W it must have.
+        size (int, optional): The image side H = W it must have (checked
+            from the header, before decoding).
 
     Returns:
         np.ndarray: (H, W) bool, True = may change.
 
     Raises:
-        ValueError: Missing or unreadable file, or what :func:`check_mask`
-            refuses.
+        ValueError: Missing, unreadable or oversized file, or what
+            :func:`check_mask` refuses.
     """
-    from PIL import Image, UnidentifiedImageError
     path = str(path)
-    if not osp.isfile(path):
-        raise ValueError(f'mask file {path!r} does not exist')
+    img = _open_mask(path, size)
     try:
-        with Image.open(path) as img:
+        with img:
             grey = np.asarray(img.convert('L'))
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise ValueError(f'cannot read mask {path!r} as an image ({e}); give '
-                         'a PNG, white = region allowed to change') from None
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+        raise InvalidInputError(
+            f'cannot decode mask {path!r} ({e}); give a PNG, '
+            'white = region allowed to change') from None
     return check_mask(grey, size, what=f'mask {path!r}')
 
 
@@ -85,21 +122,9 @@ def check_mask_file(path: PathLike, size: Optional[int] = None) -> None:
     reading only its header (cheap: for validating many tasks up front).
 
     Raises:
-        ValueError: Missing or unreadable file, or another size.
+        ValueError: Missing, unreadable or oversized file, or another size.
     """
-    from PIL import Image, UnidentifiedImageError
-    path = str(path)
-    if not osp.isfile(path):
-        raise ValueError(f'mask file {path!r} does not exist')
-    try:
-        with Image.open(path) as img:
-            w, h = img.size
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise ValueError(f'cannot read mask {path!r} as an image ({e}); give '
-                         'a PNG, white = region allowed to change') from None
-    if size is not None and (w, h) != (size, size):
-        raise ValueError(f'mask {path!r} is {h}x{w} (HxW) but the image is '
-                         f'{size}x{size}; give a {size}x{size} mask')
+    _open_mask(str(path), size).close()
 
 
 def save_mask(mask: np.ndarray, path: PathLike) -> str:

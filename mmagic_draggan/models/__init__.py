@@ -1,4 +1,4 @@
-from .draggan import DragGAN, to_uint8_image
+from .draggan import DragGAN
 from .drag_session import DragResult, DragSession, StepResult
 from . import inversion  # noqa: F401  (registers the inversion components)
 from .drag_task_runner import new_task_session, run_task, run_tasks
@@ -7,6 +7,6 @@ from .trackers import NearestNeighbourTracker
 
 __all__ = [
     'DragGAN', 'DragSession', 'StepResult', 'DragResult',
-    'MotionSupervisionLoss', 'NearestNeighbourTracker', 'to_uint8_image',
+    'MotionSupervisionLoss', 'NearestNeighbourTracker',
     'new_task_session', 'run_task', 'run_tasks'
 ]

@@ -9,26 +9,31 @@ tensors are (row, col) and named ``*_rc``. Conversion happens only in
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional,
+                    Sequence)
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from mmagic_draggan.errors import InvalidInputError
 from mmagic_draggan.fileio.mask import check_mask
-from mmagic_draggan.fileio.session_file import FORMAT, VERSION
+from mmagic_draggan.fileio.session_file import ResumeInfo, SessionRecord
 from mmagic_draggan.registry import DRAG_HOOKS
 from mmagic_draggan.structures.drag_options import DragOptions
 from mmagic_draggan.structures.points import (PointsXY, check_point_pairs,
                                               rc_to_xy, xy_to_rc)
-from mmagic_draggan.structures.start_image import (check_seed,
+from mmagic_draggan.structures.start_image import (StartImage,
                                                    check_truncation)
 from mmagic_draggan.utils.memory import release_freed_memory
+from mmagic_draggan.utils.image import to_uint8_image
 from mmagic_draggan.utils.paths import portable_path
-from .draggan import DragGAN, to_uint8_image
 from .feature_maps import FeatureMap
 from .feature_windows import Box, handle_boxes
 from .modulated_conv import resolve_precision
+
+if TYPE_CHECKING:  # annotations only: draggan.py imports this module
+    from .draggan import DragGAN
 
 
 @dataclass
@@ -97,39 +102,60 @@ class DragSession:
     state); a new point set starts a new drag from the current latent (a
     fresh Adam), never from the original image.
 
+    Made by :meth:`DragGAN.new_session`, which checks the start and applies
+    an inversion (its tuned weights are in ``model``, its pivot in
+    ``start.latent``).
+
     Args:
         model (DragGAN): The model (generator, loss, tracker, defaults).
-        latent (Tensor, optional): Starting W+ latent, (1, L, C).
-        seed (int, optional): Or a seed to make it from.
-        truncation (float, optional): psi for ``seed``.
+        start (StartImage): The start: a W+ latent (1, L, C) tensor, or a
+            seed (and truncation psi) to make it from.
         hooks (list, optional): Drag hooks (configs or objects) besides the
             model's ``drag_hooks``.
+        inversion_file (str, optional): The ``inversion.pth`` the session
+            drags (for the record).
+        resume (ResumeInfo, optional): The earlier session this one
+            continues: steps count on from its steps, and the record holds
+            its history, time and the seed (and psi) it began from.
         **options: Per-session overrides of the model's
             :class:`~mmagic_draggan.structures.DragOptions`.
 
     Attributes:
         options (DragOptions): The options in force (change them with
             :meth:`configure`).
+        start (StartImage): The start as given.
+        seed (int | None): Seed of the image the edit began from (the
+            start's, or the resumed session's).
+        truncation (float): psi of that seed (the model's by default).
+        inversion_file (str | None): The inversion the session drags.
+        resume (ResumeInfo | None): What the session continues.
     """
 
     def __init__(self,
-                 model: DragGAN,
-                 latent: Optional[Tensor] = None,
-                 seed: Optional[int] = None,
-                 truncation: Optional[float] = None,
+                 model: 'DragGAN',
+                 start: StartImage,
                  hooks: Optional[Sequence] = None,
+                 *,
+                 inversion_file: Optional[str] = None,
+                 resume: Optional[ResumeInfo] = None,
                  **options):
-        if (latent is None) == (seed is None):
-            raise ValueError('give exactly one of latent= and seed=')
+        if start.latent is None and start.seed is None:
+            raise InvalidInputError(
+                'a session starts at a latent or a seed; an inversion is '
+                'applied by DragGAN.new_session')
         self.model = model
-        #: the inversion file the session drags (set by ``new_session``)
-        self.inversion_file: Optional[str] = None
-        self.seed = None if seed is None else check_seed(seed)
-        #: psi the start latent was made with (meaningful with ``seed``)
+        self.start = start
+        self.inversion_file = inversion_file
+        self.resume = resume
+        origin = resume or ResumeInfo(session_file='')
+        self.seed = start.seed if start.seed is not None else origin.seed
+        psi = start.truncation if start.seed is not None else \
+            origin.truncation
         self.truncation = check_truncation(
-            model.truncation if truncation is None else truncation)
+            model.truncation if psi is None else psi)
+        latent = start.latent
         if latent is None:
-            latent = model.latent_from_seed(self.seed, truncation)
+            latent = model.latent_from_seed(start.seed, start.truncation)
         self.initial_latent = model.check_latent(latent)
         self.options = model.default_options
         self.configure(**options)
@@ -137,7 +163,7 @@ class DragSession:
             DRAG_HOOKS.build(h) if isinstance(h, dict) else h
             for h in list(model.drag_hooks) + list(hooks or [])
         ]
-        self.steps_taken = 0
+        self.steps_taken = origin.steps
         self.history: List[StepResult] = []
         self._user_handles_rc = torch.zeros(0, 2)
         self._handles_rc = torch.zeros(0, 2)
@@ -296,7 +322,7 @@ class DragSession:
         were set, targets and mask are kept."""
         self._set_base(self.initial_latent)
         self._handles_rc = self._user_handles_rc.clone()
-        self.steps_taken = 0
+        self.steps_taken = self.resume.steps if self.resume else 0
         self.history = []
 
     # ------------------------------------------------------------------
@@ -497,45 +523,38 @@ class DragSession:
 
     def record(self,
                result: Optional[DragResult] = None,
-               task_id: Optional[str] = None,
-               start_step: int = 0,
-               prior_seconds: float = 0.,
-               prior_history: Sequence[Dict[str, Any]] = (),
-               resumed_from: Optional[str] = None) -> Dict[str, Any]:
-        """The session record of this edit (and its last run).
+               task_id: Optional[str] = None) -> SessionRecord:
+        """The session record of this edit (and its last run), complete
+        but for the file fields, which the bundle writer fills in.
 
         The model's config, checkpoint and config overrides come from the
-        model (``init_model`` sets them); file fields are left empty for the
-        bundle writer to fill in.
+        model (``init_model`` sets them); the seed, inversion and the counts
+        of a resumed edit from the session itself.
 
         Args:
             result (DragResult, optional): The last run.
             task_id (str, optional): Batch task id.
-            start_step (int): Steps taken before this session (resume).
-            prior_seconds (float): Wall time spent before it.
-            prior_history (list[dict]): Step records before it.
-            resumed_from (str, optional): The session file it continues.
 
         Returns:
-            dict: The record (``format``/``version`` of the current schema).
+            SessionRecord: The record (``format``/``version`` of the
+            current schema).
         """
         info = getattr(self.model, 'checkpoint_info', None) or {}
         cfg = getattr(self.model, 'cfg', None)
         random_weights = bool(info.get('random_weights', False))
         cfg_options = getattr(self.model, 'cfg_options', None)
+        prior = self.resume or ResumeInfo(session_file='')
 
         def mean_dist(handles):
             d = [math.dist(h, t) for h, t in zip(handles, self.targets)]
             return float(np.mean(d)) if d else 0.
 
         run_seconds = None if result is None else float(result.seconds)
-        history = list(prior_history) + [
+        history = list(prior.history) + [
             dict(step=h.step, mean_distance=h.mean_distance, loss=h.loss)
             for h in self.history
         ]
-        return dict(
-            format=FORMAT,
-            version=VERSION,
+        return SessionRecord(
             id=task_id,
             config=portable_path(getattr(cfg, 'filename', None)),
             checkpoint=None if random_weights else portable_path(
@@ -544,22 +563,19 @@ class DragSession:
             cfg_options=dict(cfg_options) if cfg_options else None,
             seed=self.seed,
             inversion_file=portable_path(self.inversion_file),
-            latent_file=None,
-            final_latent_file=None,
-            mask_file=None,
             handles=self.initial_handles,
             targets=self.targets,
             final_handles=self.handles,
             steps=self.steps_taken,
-            start_step=int(start_step),
+            start_step=int(prior.steps),
             run_steps=0 if result is None else int(result.steps),
             converged=bool(result.converged) if result else False,
             stop_reason=result.stop_reason if result else None,
             mean_distance=mean_dist(self.handles),
             initial_mean_distance=mean_dist(self.initial_handles),
-            seconds=float(prior_seconds) + (run_seconds or 0.),
+            seconds=float(prior.seconds) + (run_seconds or 0.),
             run_seconds=run_seconds,
-            resumed_from=resumed_from,
+            resumed_from=portable_path(self.resume.session_file)
+            if self.resume is not None else None,
             hyper_parameters=self.hyper_parameters(),
-            history=history,
-            files={})
+            history=history)

@@ -17,9 +17,7 @@ def new_task_session(model, task: DragTask):
         TaskError: Naming the task, when the model refuses any of it.
     """
     try:
-        session = model.new_session(
-            latent=task.latent, seed=task.seed, truncation=task.truncation,
-            inversion=task.inversion_file, **task.options)
+        session = model.new_session(start=task.start, **task.options)
         session.set_points(task.handles, task.targets)
         if task.mask is not None:
             session.set_mask(task.mask)
@@ -48,8 +46,9 @@ def run_task(model, task: DragTask) -> Dict[str, Any]:
         ``start_image`` and ``final_image`` ((H, W, 3) uint8 RGB), ``mask``
         ((H, W) bool or None), ``start_latent`` (when the task began from a
         latent) and ``final_latent`` ((1, L, C) CPU tensors), ``record``
-        (the session record) and ``trajectory`` (frames of a recording drag
-        hook if the session has one, else None).
+        (the session record), ``inversion_file`` (the photo's inversion, or
+        None) and ``trajectory`` (frames of a recording drag hook if the
+        session has one, else None).
     """
     session = new_task_session(model, task)
     start_image = session.image()
@@ -80,6 +79,7 @@ def run_task(model, task: DragTask) -> Dict[str, Any]:
         session.initial_latent.cpu(),
         final_latent=result.latent,
         record=session.record(result, task_id=task.task_id),
+        inversion_file=session.inversion_file,
         trajectory=frames)
 
 

@@ -1,32 +1,37 @@
 """The ``DragGAN`` editor model."""
 import copy
+import os
 from collections import OrderedDict
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
+from dataclasses import replace
+from typing import List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
-from mmagic_draggan.fileio.inversion_file import InversionFile, read_inversion
-from mmagic_draggan.fileio.latent import check_latent
+from mmagic_draggan.errors import InvalidInputError
+from mmagic_draggan.fileio.inversion_file import (InversionFile,
+                                                  inversion_file_limit,
+                                                  read_inversion)
+from mmagic_draggan.fileio.latent import check_latent, read_latent
+from mmagic_draggan.fileio.session_file import ResumeInfo
 from mmagic_draggan.registry import MODELS
 from mmagic_draggan.structures.drag_options import DragOptions
-from mmagic_draggan.utils.checkpoint import (CheckpointError,
+from mmagic_draggan.structures.start_image import StartImage
+from mmagic_draggan.checkpoints.loader import (CheckpointError,
                                              load_generator_state)
 from mmagic_draggan.utils.fingerprint import (config_fingerprint,
                                               weights_fingerprint)
 from mmagic_draggan.utils.memory import release_freed_memory
 from mmagic_draggan.utils.paths import portable_path
+from .drag_session import DragSession
+from .drag_task_runner import run_tasks
 from .feature_maps import FeatureMap, WindowedFeatureMap, build_feature_map
 from .feature_windows import (Box, feature_box_size,
                               image_box_to_feature_box)
 from .inversion.common import apply_synthesis_delta
 from .stylegan2_synthesis import (num_blocks, synthesize, synthesize_bands,
                                   synthesize_windows)
-
-if TYPE_CHECKING:
-    from .drag_session import DragSession
 
 ModelType = Union[dict, nn.Module]
 
@@ -79,7 +84,7 @@ class DragGAN(BaseModel):
             needs all of it; features read lazily at the needed pixels;
             image rendered only on demand, in bands) or ``'exact'`` (full
             synthesis and a dense image-size feature map each step,
-            DESIGN.md literally). Defaults to ``'fast'``.
+            docs/algorithm.md literally). Defaults to ``'fast'``.
         drag_hooks (list[dict], optional): Drag hooks (``HOOKS``) that every
             session gets. Defaults to None.
         data_preprocessor (dict, optional): Unused by drags; kept for the
@@ -94,9 +99,9 @@ class DragGAN(BaseModel):
     generator in any MMagic layout (whole GAN with ``generator_ema.module.``
     / ``generator_ema.`` / ``generator.`` keys, EMA first, or bare generator
     keys) and loads it strictly with
-    :func:`~mmagic_draggan.utils.checkpoint.load_generator_state`, the code
+    :func:`~mmagic_draggan.checkpoints.loader.load_generator_state`, the code
     ``init_model`` uses for files; a checkpoint that does not fit raises
-    :class:`~mmagic_draggan.utils.checkpoint.CheckpointError`. Until weights
+    :class:`~mmagic_draggan.checkpoints.loader.CheckpointError`. Until weights
     are loaded (or random weights asked for, ``init_model(...,
     random_weights=True)``), :attr:`checkpoint_info` is None and
     :meth:`predict` refuses to run.
@@ -125,7 +130,7 @@ class DragGAN(BaseModel):
         self.tracker = _build(tracker)
         self.generator.eval().requires_grad_(False)
         if not 0 <= feat_idx < num_blocks(self.generator):
-            raise ValueError(
+            raise InvalidInputError(
                 f'feat_idx={feat_idx} does not exist for out_size '
                 f'{self.generator.out_size}: choose 0..'
                 f'{num_blocks(self.generator) - 1} (5 is the 128x128 block)')
@@ -188,7 +193,7 @@ class DragGAN(BaseModel):
         w = self.generator.style_mapping(z.to(self.device))
         if psi != 1:
             if not hasattr(self.generator, 'w_avg'):
-                raise ValueError(
+                raise InvalidInputError(
                     'truncation needs the generator buffer w_avg; build the '
                     'generator with update_mean_latent_with_ema=True and load '
                     'a checkpoint that holds it, or use truncation=1')
@@ -308,7 +313,7 @@ class DragGAN(BaseModel):
         made = f'{inversion.config or "an unnamed config"}, {weights}'
 
         if tuple(inversion.latent.shape) != self.latent_shape:
-            raise ValueError(
+            raise InvalidInputError(
                 f'{name} has a latent of shape '
                 f'{tuple(inversion.latent.shape)} (made with {made}) but this '
                 f'model needs {self.latent_shape} ({self._describe_weights()})'
@@ -322,7 +327,7 @@ class DragGAN(BaseModel):
         if inversion.base_fingerprint != weights_fingerprint(self.generator):
             problems.append('other base weights')
         if problems:
-            raise ValueError(
+            raise InvalidInputError(
                 f'{name} was made with {made}, but this model has '
                 f'{" and ".join(problems)} ({self._describe_weights()}). '
                 'Drag it with the config and weights it was made with, or '
@@ -353,44 +358,72 @@ class DragGAN(BaseModel):
                     truncation: Optional[float] = None,
                     hooks: Optional[Sequence] = None,
                     inversion: Union[str, InversionFile, None] = None,
+                    *,
+                    start: Optional[StartImage] = None,
+                    inversion_file: Optional[str] = None,
+                    resume: Optional[ResumeInfo] = None,
                     **options) -> 'DragSession':
         """Start an editing session (see :class:`DragSession`).
 
+        The start is ``start``, or else ``latent`` / ``seed`` (with
+        ``truncation``) / ``inversion``, checked by
+        :meth:`StartImage.create` (one of them is required). Files it names
+        are read here, once: a latent file with this model's shape, an
+        inversion within the size its delta can have.
+
         Args:
-            latent (Tensor, optional): W+ latent (1, L, C) to start from.
-            seed (int, optional): Seed to make the latent from (exactly one
-                of ``latent`` and ``seed``).
+            latent (Tensor | str, optional): W+ latent (1, L, C) to start
+                from, or its ``.pt``/``.pth``/``.npy`` file.
+            seed (int, optional): Seed to make the latent from.
             truncation (float, optional): psi for ``seed``.
             hooks (list, optional): Extra drag hooks (configs or objects).
             inversion (str | InversionFile, optional): An ``inversion.pth``
                 (``tools/invert.py``) or its content: the session drags the
                 photo with the tuned weights (a private copy) and starts at
                 the pivot unless ``latent`` is given (a resumed drag).
+            start (StartImage, optional): The start as one value, instead
+                of the four above.
+            inversion_file (str, optional): The inversion's file, for the
+                record, when ``inversion`` is given as content (a path
+                names itself).
+            resume (ResumeInfo, optional): The earlier session this one
+                continues (steps, history, time and its seed carry on into
+                the record).
             **options: Overrides of :attr:`default_options` (any
                 :class:`~mmagic_draggan.structures.DragOptions` field).
 
         Raises:
-            ValueError: Bad options, latent or inversion (e.g. made on other
-                weights: the message names both).
+            ValueError: A bad start, options, latent or inversion (e.g. made
+                on other weights: the message names both).
         """
-        from .drag_session import DragSession
-        model, inversion_file = self, None
-        if inversion is not None:
-            if seed is not None:
-                raise ValueError('an inversion starts at its pivot latent; '
-                                 'give it or a seed, not both')
-            if not isinstance(inversion, InversionFile):
-                inversion_file = str(inversion)
-                inversion = read_inversion(inversion_file)
-            self.check_inversion(inversion, repr(inversion_file)
+        if start is None:
+            start = StartImage.create(seed=seed, latent=latent,
+                                      inversion=inversion,
+                                      truncation=truncation,
+                                      default_seed=None)
+        elif any(v is not None for v in (latent, seed, truncation,
+                                          inversion)):
+            raise InvalidInputError(
+                'give start= or latent= / seed= / truncation= / '
+                'inversion=, not both')
+        model, inv = self, start.inversion
+        if inv is not None:
+            if not isinstance(inv, InversionFile):
+                inversion_file = inversion_file or str(inv)
+                inv = read_inversion(str(start.inversion),
+                                     inversion_file_limit(self.generator))
+            self.check_inversion(inv, repr(inversion_file)
                                  if inversion_file else 'the inversion')
-            if latent is None:
-                latent = inversion.latent
-            model = self.tuned(inversion)
-        session = DragSession(model, latent=latent, seed=seed,
-                              truncation=truncation, hooks=hooks, **options)
-        session.inversion_file = inversion_file
-        return session
+            model = self.tuned(inv)
+        latent = start.latent
+        if isinstance(latent, (str, os.PathLike)):
+            latent = read_latent(latent, self.latent_shape)
+        elif latent is None and inv is not None:
+            latent = inv.latent
+        return DragSession(model, replace(start, latent=latent,
+                                          inversion=inv),
+                           hooks, inversion_file=inversion_file,
+                           resume=resume, **options)
 
     def forward(self, inputs, data_samples=None, mode: str = 'predict'):
         """MMEngine entry point; drags run through ``predict``."""
@@ -415,7 +448,6 @@ class DragGAN(BaseModel):
                 'CHECKPOINT, load_from=PATH or init_cfg=dict('
                 "type='Pretrained', checkpoint=PATH)), or ask for random "
                 'weights (tools/test.py CONFIG none)')
-        from .drag_task_runner import run_tasks
         return run_tasks(self, inputs)
 
 
@@ -446,10 +478,4 @@ def _adopt_generator_state(model: DragGAN, state_dict: dict, prefix: str,
                                  random_weights=False)
 
 
-def to_uint8_image(img: Tensor) -> np.ndarray:
-    """(1, 3, H, W) in [-1, 1] -> (H, W, 3) uint8 RGB."""
-    img = ((img[0].detach().float().cpu().clamp(-1, 1) + 1) * 127.5)
-    return img.round().to(torch.uint8).permute(1, 2, 0).numpy()
-
-
-__all__ = ['DragGAN', 'to_uint8_image']
+__all__ = ['DragGAN']

@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmagic_draggan.errors import InvalidInputError
 from mmagic_draggan.structures.drag_options import PRECISIONS
 
 # sum_{k,k} weight**2 of frozen layers and the equalised-lr scale, per module
@@ -191,7 +192,7 @@ def modulated_conv(conv: nn.Module,
     _check_supported(conv)
     n = x.shape[0]
     if w.shape[0] != n:
-        raise ValueError(f'{n} inputs but {w.shape[0]} latent rows')
+        raise InvalidInputError(f'{n} inputs but {w.shape[0]} latent rows')
     weight, wsq, scale = conv_weight(conv)  # (O, I, k, k), (O, I), float
     # the equalised-lr scale goes on the styles: no scaled weight copy
     s = conv_styles(conv, w.detach() if const_style else w) * scale  # (N, I)
@@ -344,8 +345,8 @@ def resolve_precision(name: str, device) -> str:
         str: ``name`` when usable there, else ``'fp32'``.
     """
     if name not in PRECISIONS:
-        raise ValueError(f'precision must be one of {PRECISIONS}; '
-                         f'got {name!r}')
+        raise InvalidInputError(f'precision must be one of {PRECISIONS}; '
+                                f'got {name!r}')
     device = torch.device(device)
     if name == 'fp32':
         return name

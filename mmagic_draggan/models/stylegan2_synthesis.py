@@ -23,6 +23,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
+from mmagic_draggan.errors import InvalidInputError
 from .feature_windows import Box, box_area, clip_box, expand_box, fit_box
 from .modulated_conv import (PRECISIONS, precision_context,
                              resolve_precision, style_conv, to_rgb)
@@ -109,17 +110,18 @@ def _prepare(generator: nn.Module, ws: Tensor, feat_idx: int, impl: str,
              ) -> Tuple['_Layers', List[Tensor]]:
     """Check the arguments; the layer evaluator and the noise buffers."""
     if ws.ndim != 3 or ws.shape[1] != generator.num_latents:
-        raise ValueError(
+        raise InvalidInputError(
             f'ws must have shape (N, {generator.num_latents}, '
             f'{generator.style_channels}); got {tuple(ws.shape)}')
     if not 0 <= feat_idx < num_blocks(generator):
-        raise ValueError(f'feat_idx must be in [0, {num_blocks(generator)}) '
-                         f'for out_size {generator.out_size}; got {feat_idx}')
+        raise InvalidInputError(
+            f'feat_idx must be in [0, {num_blocks(generator)}) '
+            f'for out_size {generator.out_size}; got {feat_idx}')
     if impl not in IMPLS:
-        raise ValueError(f'impl must be one of {IMPLS}; got {impl!r}')
+        raise InvalidInputError(f'impl must be one of {IMPLS}; got {impl!r}')
     precision = resolve_precision(precision, ws.device)
     if impl == 'mmagic' and precision != 'fp32':
-        raise ValueError("impl='mmagic' runs in fp32 only")
+        raise InvalidInputError("impl='mmagic' runs in fp32 only")
     if grad_rows is None:
         grad_rows = _default_grad_rows(ws)
     noise = [
@@ -182,8 +184,9 @@ def synthesize_windows(generator: nn.Module,
     boxes = sorted({clip_box(b, side, side) for b in boxes})
     boxes = [b for b in boxes if box_area(b) > 0]
     if not boxes:
-        raise ValueError('synthesize_windows needs at least one non-empty '
-                         f'box inside the {side}x{side} feature map')
+        raise InvalidInputError(
+            'synthesize_windows needs at least one non-empty '
+            f'box inside the {side}x{side} feature map')
     if box_size is None:
         box_size = (max(b[1] - b[0] for b in boxes),
                     max(b[3] - b[2] for b in boxes))
@@ -347,7 +350,7 @@ def _crop_block(generator: nn.Module, ws: Tensor, x: Tensor,
     determines (the plans make sure of it)."""
     k = len(at)
     if k > 1 and ws.shape[0] != 1:
-        raise ValueError('batched crops need one latent')
+        raise InvalidInputError('batched crops need one latent')
     wsk = ws.expand(k, -1, -1) if k > 1 else ws
     n = x.shape[0] // k
 

@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from mmagic_draggan.errors import InvalidInputError
+
 __all__ = [
     'DragOptions', 'OptionSpec', 'OPTION_SPECS', 'OPTION_NAMES',
     'PRECISIONS', 'RESTART_OPTIONS', 'check_option', 'default_r1',
@@ -56,6 +58,8 @@ class OptionSpec:
         help (str): One line for ``--help`` and messages.
         choices (tuple, optional): Allowed values of a ``'str'`` option.
         minimum (float, optional): Smallest allowed value.
+        maximum (float, optional): Largest allowed value: beyond it a drag
+            overflows, never ends or needs more memory than any machine has.
         positive (bool): The value must be > 0.
         auto (bool): ``None`` is allowed and means "from the image size".
     """
@@ -64,6 +68,7 @@ class OptionSpec:
     help: str
     choices: Optional[Tuple[str, ...]] = None
     minimum: Optional[float] = None
+    maximum: Optional[float] = None
     positive: bool = False
     auto: bool = False
 
@@ -74,23 +79,26 @@ OPTION_SPECS: Tuple[OptionSpec, ...] = (
                "optimise W+ rows ('w+') or one shared W ('w')",
                choices=('w+', 'w')),
     OptionSpec('num_opt_latents', 'int',
-               'number of optimised latent rows (default 6)', minimum=1),
-    OptionSpec('lr', 'float', 'Adam learning rate', positive=True),
+               'number of optimised latent rows (default 6)', minimum=1,
+               maximum=64),
+    OptionSpec('lr', 'float', 'Adam learning rate', positive=True,
+               maximum=10),
     OptionSpec('stop_distance', 'float',
                'converged when every handle is this close, px (auto: '
-               'max(2H/512, 2))', minimum=0, auto=True),
-    OptionSpec('max_steps', 'int', 'step limit of one run', minimum=0),
+               'max(2H/512, 2))', minimum=0, maximum=10000, auto=True),
+    OptionSpec('max_steps', 'int', 'step limit of one run', minimum=0,
+               maximum=100000),
     OptionSpec('mode', 'str',
                "'fast' (the feature block only around the handles, all of it "
                "with a mask) or 'exact'",
                choices=('fast', 'exact')),
     OptionSpec('r1', 'float',
                'motion-supervision radius, px (auto: round(3H/512))',
-               positive=True, auto=True),
+               positive=True, maximum=128, auto=True),
     OptionSpec('r2', 'int', 'tracking search radius, px (auto: '
-               'round(12H/512))', minimum=1, auto=True),
+               'round(12H/512))', minimum=1, maximum=256, auto=True),
     OptionSpec('lambda_mask', 'float', 'weight of the fixed-region term',
-               minimum=0),
+               minimum=0, maximum=1e6),
     OptionSpec('metric', 'str',
                "tracking feature distance: 'l2' (official) or 'l1' (paper)",
                choices=('l2', 'l1')),
@@ -126,41 +134,49 @@ def check_option(name: str, value: Any) -> Any:
     """
     spec = _SPECS.get(name)
     if spec is None:
-        raise ValueError(f'unknown DragGAN option {name!r}; known: '
-                         f'{list(OPTION_NAMES)}')
+        raise InvalidInputError(f'unknown DragGAN option {name!r}; known: '
+                                f'{list(OPTION_NAMES)}')
     if value is None or (isinstance(value, str) and spec.auto
                          and value.strip().lower() in ('', 'auto', 'none')):
         if spec.auto:
             return None
-        raise ValueError(f'{name} needs a value; got None')
+        raise InvalidInputError(f'{name} needs a value; got None')
     if spec.kind == 'str':
         v = str(value).strip().lower() if isinstance(value, str) else value
         if v not in spec.choices:
-            raise ValueError(f'{name} must be one of {list(spec.choices)}; '
-                             f'got {value!r}')
+            raise InvalidInputError(
+                f'{name} must be one of {list(spec.choices)}; '
+                f'got {value!r}')
         return v
     if isinstance(value, (bool, str, bytes)):
-        raise ValueError(f'{name} must be a number; got {value!r}')
+        raise InvalidInputError(f'{name} must be a number; got {value!r}')
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f'{name} must be a number; got {value!r}') from None
+        raise InvalidInputError(
+            f'{name} must be a number; got {value!r}') from None
     if not math.isfinite(v):
-        raise ValueError(f'{name} must be a finite number; got {value!r}')
+        raise InvalidInputError(
+            f'{name} must be a finite number; got {value!r}')
     if spec.kind == 'int':
         if not v.is_integer():
-            raise ValueError(f'{name} must be a whole number; got {value!r}')
+            raise InvalidInputError(
+                f'{name} must be a whole number; got {value!r}')
         v = int(v)
     if spec.positive and not v > 0:
-        raise ValueError(f'{name} must be > 0; got {value!r}')
+        raise InvalidInputError(f'{name} must be > 0; got {value!r}')
     if spec.minimum is not None and v < spec.minimum:
-        raise ValueError(f'{name} must be >= {spec.minimum:g}; got {value!r}')
+        raise InvalidInputError(
+            f'{name} must be >= {spec.minimum:g}; got {value!r}')
+    if spec.maximum is not None and v > spec.maximum:
+        raise InvalidInputError(
+            f'{name} must be <= {spec.maximum:g}; got {value!r}')
     return v
 
 
 @dataclass(frozen=True)
 class DragOptions:
-    """The hyper-parameters of a drag (DESIGN.md section 1 defaults).
+    """The hyper-parameters of a drag (defaults: docs/algorithm.md).
 
     Immutable: :meth:`replace` returns a validated copy.
 
@@ -218,8 +234,9 @@ class DragOptions:
         """
         unknown = sorted(set(changes) - set(OPTION_NAMES))
         if unknown:
-            raise ValueError(f'unknown DragGAN option(s) {unknown}; known: '
-                             f'{list(OPTION_NAMES)}')
+            raise InvalidInputError(
+                f'unknown DragGAN option(s) {unknown}; known: '
+                f'{list(OPTION_NAMES)}')
         return dataclasses.replace(self, **changes)
 
     def as_dict(self) -> Dict[str, Any]:
@@ -238,9 +255,10 @@ class DragOptions:
             ValueError: More optimised rows than the latent has.
         """
         if self.num_opt_latents > num_latents:
-            raise ValueError(f'num_opt_latents must be in [1, {num_latents}]'
-                             f' for this generator; got '
-                             f'{self.num_opt_latents}')
+            raise InvalidInputError(
+                f'num_opt_latents must be in [1, {num_latents}]'
+                f' for this generator; got '
+                f'{self.num_opt_latents}')
 
     # ------------------------------------------------------------------
     # values in pixels for an image of side H
@@ -281,8 +299,9 @@ class DragOptions:
                 bad (naming ``where``).
         """
         if not isinstance(hyper_parameters, Mapping):
-            raise ValueError(f'"hyper_parameters" in {where} must be an '
-                             'object')
+            raise InvalidInputError(
+                f'"hyper_parameters" in {where} must be an '
+                'object')
         out = {}
         for name in OPTION_NAMES:
             if hyper_parameters.get(name) is None:
@@ -290,5 +309,5 @@ class DragOptions:
             try:
                 out[name] = check_option(name, hyper_parameters[name])
             except ValueError as err:
-                raise ValueError(f'{where}: {err}') from None
+                raise InvalidInputError(f'{where}: {err}') from None
         return out

@@ -11,6 +11,8 @@ from typing import Any, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from mmagic_draggan.errors import InvalidInputError
+
 __all__ = ['PointsXY', 'check_points', 'check_point_pairs', 'xy_to_rc',
            'rc_to_xy']
 
@@ -40,23 +42,25 @@ def check_points(points_xy: Any,
         points_xy = points_xy.tolist()
     if points_xy is None or isinstance(points_xy, (str, bytes)) or \
             not isinstance(points_xy, (list, tuple)):
-        raise ValueError(f'{what} must be a list of [x, y] pixel pairs; got '
-                         f'{points_xy!r}')
+        raise InvalidInputError(
+            f'{what} must be a list of [x, y] pixel pairs; got '
+            f'{points_xy!r}')
     out = []
     for p in points_xy:
         if not (isinstance(p, (list, tuple)) and len(p) == 2 and all(
                 isinstance(c, (int, float)) and not isinstance(c, bool)
                 for c in p)):
-            raise ValueError(f'{what} must be a list of [x, y] pixel pairs '
-                             f'(numbers); got the entry {p!r}')
+            raise InvalidInputError(
+                f'{what} must be a list of [x, y] pixel pairs '
+                f'(numbers); got the entry {p!r}')
         if not all(math.isfinite(c) for c in p):
-            raise ValueError(f'{what} hold NaN or inf: {list(p)!r}')
+            raise InvalidInputError(f'{what} hold NaN or inf: {list(p)!r}')
         out.append([float(p[0]), float(p[1])])
     if image_size:
         last = int(image_size) - 1
         off = [p for p in out if not (0 <= p[0] <= last and 0 <= p[1] <= last)]
         if off:
-            raise ValueError(
+            raise InvalidInputError(
                 f'{what} {off} lie outside the {image_size}x{image_size} '
                 f'image: x (column) and y (row) must be in [0, {last}]')
     return out
@@ -77,10 +81,12 @@ def check_point_pairs(handles: Any,
     h = check_points(handles, 'handles', image_size)
     t = check_points(targets, 'targets', image_size)
     if len(h) != len(t):
-        raise ValueError(f'got {len(h)} handles but {len(t)} targets: every '
-                         'handle needs exactly one target')
+        raise InvalidInputError(
+            f'got {len(h)} handles but {len(t)} targets: every '
+            'handle needs exactly one target')
     if not h and not allow_empty:
-        raise ValueError('no points: give at least one handle and its target')
+        raise InvalidInputError(
+            'no points: give at least one handle and its target')
     return h, t
 
 

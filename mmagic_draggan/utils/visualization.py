@@ -66,19 +66,43 @@ def overlay_mask(image: np.ndarray,
     return out.round().astype(np.uint8)
 
 
+#: Widest share of the image a watermark may take.
+WATERMARK_WIDTH = 0.3
+
+
 def add_watermark(image: np.ndarray, text: str = 'AI generated') -> np.ndarray:
-    """Write ``text`` in the bottom-right corner (a new image)."""
+    """Write ``text`` in the bottom-right corner (a new image).
+
+    The mark scales with the image (its height is about 2% of the image's
+    from 512 px up) and never takes more than :data:`WATERMARK_WIDTH` of the
+    width: where the whole text would not fit at a readable size (images
+    under about 256 px), only its first word is written ("AI"), small.
+
+    Args:
+        image (np.ndarray): (H, W, 3) uint8 RGB; not modified.
+        text (str): The mark. Defaults to ``'AI generated'``.
+
+    Returns:
+        np.ndarray: A new (H, W, 3) uint8 RGB image.
+    """
     out = np.ascontiguousarray(image.copy())
     H, W = out.shape[:2]
-    scale = max(0.3, H / 1024)
+    font = cv2.FONT_HERSHEY_SIMPLEX
     thick = max(1, round(H / 400))
-    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale,
-                                     thick)
-    org = (W - tw - max(3, W // 100), H - base - max(3, H // 100))
-    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0),
-                thick + 2, cv2.LINE_AA)
-    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale,
-                (255, 255, 255), thick, cv2.LINE_AA)
+    scale = max(0.3, H / 1024)
+    room = WATERMARK_WIDTH * W
+    if cv2.getTextSize(text, font, scale, thick)[0][0] > room:
+        text = text.split()[0] if text.split() else text
+        scale = min(max(0.25, H / 256), 0.5)
+        width = cv2.getTextSize(text, font, 1., thick)[0][0]
+        scale = min(scale, room / max(width, 1))
+    (tw, th), base = cv2.getTextSize(text, font, scale, thick)
+    margin = max(2, round(min(H, W) / 100))
+    org = (W - tw - margin, H - base - margin)
+    outline = thick + (2 if scale >= 0.5 else 1)
+    cv2.putText(out, text, org, font, scale, (0, 0, 0), outline, cv2.LINE_AA)
+    cv2.putText(out, text, org, font, scale, (255, 255, 255), thick,
+                cv2.LINE_AA)
     return out
 
 

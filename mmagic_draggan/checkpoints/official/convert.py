@@ -1,5 +1,6 @@
 """Convert an official StyleGAN2 (NVIDIA stylegan2-ada-pytorch) generator to
-MMagic's ``StyleGANv2Generator`` state dict (DESIGN.md section 3).
+MMagic's ``StyleGANv2Generator`` state dict (docs/checkpoints.md, Key
+conversion table).
 
 Renaming and reshaping only, no rescaling and no flips (k = log2(res),
 i = k - 3):
@@ -43,9 +44,9 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 import torch
 from torch import Tensor
 
-from .generator_arch import (CHANNEL_BASE, FIXED_CHANNELS, fitting_configs,
+from ..arch import (CHANNEL_BASE, FIXED_CHANNELS, fitting_configs,
                              mmagic_channels)
-from .official_pickle import (OfficialPickleError, PersistentStub,
+from .pickle_reader import (OfficialPickleError, PersistentStub,
                               load_official_pickle)
 
 #: MMagic's mapping learning-rate multiplier (``lr_mlp``).
@@ -347,7 +348,7 @@ def convert_official_pickle(src: str,
 
     The output is ``{'state_dict': {'generator_ema.<key>': tensor, ...},
     'meta': {...}}`` (prefix ``generator.`` when ``G`` was converted), which
-    :func:`~mmagic_draggan.utils.checkpoint.load_generator_checkpoint` and
+    :func:`~mmagic_draggan.checkpoints.loader.load_generator_checkpoint` and
     MMagic's own ``_load_checkpoint_with_prefix`` read. It holds every key of
     the MMagic generator: the blur kernels come from a freshly built MMagic
     generator, the rest from the pickle. ``meta`` holds only plain types
@@ -390,7 +391,7 @@ def convert_official_pickle(src: str,
         network=key,
         generator=dict(arch),
         configs=configs,
-        converter='mmagic_draggan.utils.official_convert')
+        converter='mmagic_draggan.checkpoints.official.convert')
     ckpt = dict(state_dict={prefix + k: v for k, v in full.items()}, meta=meta)
     out = Path(dst)
     out.parent.mkdir(parents=True, exist_ok=True)

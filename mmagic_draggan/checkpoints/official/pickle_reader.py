@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .checkpoint_file import CheckpointError
+from ..reader import CheckpointError
 
 PathOrFile = Union[str, BinaryIO]
 

@@ -11,6 +11,7 @@ from mmengine.model import is_model_wrapper
 
 from mmagic_draggan.fileio.bundle import BundleContent, write_bundle
 from mmagic_draggan.registry import HOOKS
+from mmagic_draggan.structures.numbers import check_int
 
 
 @HOOKS.register_module()
@@ -54,15 +55,11 @@ class DragVisualizationHook(Hook):
                  gif_fps: int = 10,
                  max_frames: int = 200,
                  results_file: str = 'results.json'):
-        if int(gif_interval) < 1:
-            raise ValueError(f'gif_interval must be >= 1; got {gif_interval}')
-        if int(gif_fps) < 1:
-            raise ValueError(f'gif_fps must be >= 1; got {gif_fps}')
         self.out_dir = out_dir
         self.save_gif = save_gif
-        self.gif_interval = int(gif_interval)
-        self.gif_fps = int(gif_fps)
-        self.max_frames = int(max_frames)
+        self.gif_interval = check_int(gif_interval, 'gif_interval', 1)
+        self.gif_fps = check_int(gif_fps, 'gif_fps', 1)
+        self.max_frames = check_int(max_frames, 'max_frames', 2)
         self.results_file = results_file
         self._recorder_cfg: Optional[dict] = None
 
@@ -137,7 +134,8 @@ class DragVisualizationHook(Hook):
                 final_latent=out['final_latent'],
                 start_image=out['start_image'],
                 start_latent=out.get('start_latent'), mask=out.get('mask'),
-                frames=out.get('trajectory') or ()),
+                frames=out.get('trajectory') or (),
+                inversion_file=out.get('inversion_file')),
             videos=('gif', ) if self.save_gif else (), fps=self.gif_fps,
             clear=True)
         return dict(

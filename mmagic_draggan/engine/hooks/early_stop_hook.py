@@ -1,5 +1,6 @@
 """Stop a drag when the handles stop moving."""
 from mmagic_draggan.registry import DRAG_HOOKS
+from mmagic_draggan.structures.numbers import check_int
 from .drag_hook import DragHook
 
 
@@ -17,9 +18,7 @@ class EarlyStopHook(DragHook):
     """
 
     def __init__(self, patience: int = 20, min_move: float = 0.5):
-        if int(patience) < 1:
-            raise ValueError(f'patience must be >= 1; got {patience}')
-        self.patience = int(patience)
+        self.patience = check_int(patience, 'patience', 1)
         self.min_move = float(min_move)
         self.stalled_steps = 0
         self._last = None

@@ -5,6 +5,7 @@ from typing import List
 import numpy as np
 
 from mmagic_draggan.registry import DRAG_HOOKS
+from mmagic_draggan.structures.numbers import check_int
 from .drag_hook import DragHook
 
 
@@ -63,12 +64,8 @@ class TrajectoryRecorderHook(DragHook):
                  interval: int = 1,
                  max_frames: int = 1000,
                  passive: bool = False):
-        if int(interval) < 1:
-            raise ValueError(f'interval must be >= 1; got {interval}')
-        if int(max_frames) < 2:
-            raise ValueError(f'max_frames must be >= 2; got {max_frames}')
-        self.interval = int(interval)
-        self.max_frames = int(max_frames)
+        self.interval = check_int(interval, 'interval', 1)
+        self.max_frames = check_int(max_frames, 'max_frames', 2)
         self.passive = bool(passive)
         self.frames: List[Frame] = []
 

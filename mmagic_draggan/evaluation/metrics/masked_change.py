@@ -4,6 +4,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from mmagic_draggan.errors import InvalidInputError
 from mmagic_draggan.registry import METRICS
 from .base_drag_metric import BaseDragMetric
 
@@ -27,13 +28,15 @@ def masked_difference(
     start = np.asarray(start)
     final = np.asarray(final)
     if start.shape != final.shape or start.ndim != 3:
-        raise ValueError(f'start and final images must be (H, W, 3) of one '
-                         f'shape; got {start.shape} and {final.shape}')
+        raise InvalidInputError(
+            f'start and final images must be (H, W, 3) of one '
+            f'shape; got {start.shape} and {final.shape}')
     keep = np.ones(start.shape[:2], bool) if mask is None \
         else ~np.asarray(mask, bool)
     if keep.shape != start.shape[:2]:
-        raise ValueError(f'mask must be {start.shape[:2]} (H, W) like the '
-                         f'images; got {keep.shape}')
+        raise InvalidInputError(
+            f'mask must be {start.shape[:2]} (H, W) like the '
+            f'images; got {keep.shape}')
     if not keep.any():
         return dict(masked_l1=None, masked_mse=None)
     diff = start[keep].astype(np.float64) - final[keep].astype(np.float64)

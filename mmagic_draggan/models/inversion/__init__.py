@@ -1,4 +1,4 @@
-"""Inverting a photo into a StyleGAN2 generator (DESIGN.md section 5).
+"""Inverting a photo into a StyleGAN2 generator (docs/inversion.md).
 
 * :class:`Projector`: stage A, the pivot latent (StyleGAN2 projector recipe);
 * :class:`PivotalTuner`: stage B, pivotal tuning of a private copy of the
@@ -12,7 +12,7 @@ All four are registered in ``MODELS``.
 """
 from .common import (MAX_PSNR, StepRecord, apply_synthesis_delta,
                      image_to_tensor, psnr_from_mse, synthesis_delta,
-                     synthesis_keys, tensor_to_uint8)
+                     synthesis_keys)
 from .inverter import STAGES, InversionResult, Inverter
 from .perceptual_loss import (TRUNK_FILES, LPIPSPerceptualLoss,
                               PerceptualLoss, PerceptualWeightsError,
@@ -27,6 +27,6 @@ __all__ = [
     'PerceptualLoss', 'PerceptualWeightsError', 'TRUNK_FILES',
     'trunk_weights_path', 'StepRecord', 'MAX_PSNR', 'apply_synthesis_delta',
     'synthesis_delta', 'synthesis_keys', 'image_to_tensor',
-    'tensor_to_uint8', 'psnr_from_mse', 'lr_ramp', 'noise_regularizer',
+    'psnr_from_mse', 'lr_ramp', 'noise_regularizer',
     'latent_stats'
 ]

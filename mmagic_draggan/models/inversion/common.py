@@ -9,8 +9,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mmagic_draggan.errors import InvalidInputError
+
 __all__ = ['ProgressCallback', 'StepRecord', 'MAX_PSNR', 'image_to_tensor',
-           'tensor_to_uint8', 'psnr_from_mse', 'mse01', 'synthesis_keys',
+           'psnr_from_mse', 'mse01', 'synthesis_keys',
            'synthesis_delta', 'apply_synthesis_delta', 'with_noise_maps']
 
 #: ``callback(stage, step, total, loss, psnr, preview) -> Optional[bool]``;
@@ -54,18 +56,12 @@ def image_to_tensor(image: np.ndarray, device=None) -> Tensor:
     """(H, W, 3) uint8 RGB -> (1, 3, H, W) float32 in [-1, 1]."""
     if not (isinstance(image, np.ndarray) and image.dtype == np.uint8
             and image.ndim == 3 and image.shape[2] == 3):
-        raise ValueError('image must be an (H, W, 3) uint8 array; got '
-                         f'{getattr(image, "dtype", type(image))} '
-                         f'{getattr(image, "shape", "")}')
+        raise InvalidInputError('image must be an (H, W, 3) uint8 array; got '
+                                f'{getattr(image, "dtype", type(image))} '
+                                f'{getattr(image, "shape", "")}')
     t = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1)
     t = t[None].float().div(127.5).sub(1.)
     return t if device is None else t.to(device)
-
-
-def tensor_to_uint8(img: Tensor) -> np.ndarray:
-    """(1, 3, H, W) in [-1, 1] -> (H, W, 3) uint8 RGB."""
-    img = (img[0].detach().float().cpu().clamp(-1, 1) + 1) * 127.5
-    return img.round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
 def mse01(img: Tensor, target: Tensor) -> Tensor:
@@ -106,8 +102,9 @@ def synthesis_delta(base: nn.Module, tuned: nn.Module) -> Dict[str, Tensor]:
     """
     b_sd, t_sd = base.state_dict(), tuned.state_dict()
     if set(b_sd) != set(t_sd):
-        raise ValueError('the tuned generator has other state-dict keys than '
-                         'the base one')
+        raise InvalidInputError(
+            'the tuned generator has other state-dict keys than '
+            'the base one')
     out = {}
     for key, b in b_sd.items():
         t = t_sd[key]
@@ -138,14 +135,15 @@ def apply_synthesis_delta(generator: nn.Module,
     sd = tuned.state_dict()
     bad = sorted(k for k in delta if k not in sd)
     if bad:
-        raise ValueError(f'the tuned-weight delta names keys this generator '
-                         f'lacks: {bad[:5]}; was it made with another '
-                         'config?')
+        raise InvalidInputError(
+            f'the tuned-weight delta names keys this generator '
+            f'lacks: {bad[:5]}; was it made with another '
+            'config?')
     with torch.no_grad():
         for key, d in delta.items():
             target = sd[key]
             if tuple(target.shape) != tuple(d.shape):
-                raise ValueError(
+                raise InvalidInputError(
                     f'delta {key!r} has shape {tuple(d.shape)}, the '
                     f'generator {tuple(target.shape)}')
             target.add_(d.to(device=target.device, dtype=target.dtype))
@@ -164,8 +162,8 @@ def with_noise_maps(generator: nn.Module,
             (1, 1, h_i, w_i).
     """
     if len(noises) != generator.num_injected_noises:
-        raise ValueError(f'{generator.num_injected_noises} noise maps '
-                         f'needed; got {len(noises)}')
+        raise InvalidInputError(f'{generator.num_injected_noises} noise maps '
+                                f'needed; got {len(noises)}')
     view = copy.copy(generator)
     view._buffers = dict(generator._buffers)
     for i, n in enumerate(noises):

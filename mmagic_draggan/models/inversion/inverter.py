@@ -18,10 +18,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mmagic_draggan.errors import InvalidInputError
 from mmagic_draggan.registry import MODELS
+from mmagic_draggan.structures.numbers import check_int
+from mmagic_draggan.utils.image import to_uint8_image
 from ..stylegan2_synthesis import synthesize
 from .common import (ProgressCallback, StepRecord, apply_synthesis_delta,
-                     image_to_tensor, psnr_from_mse, tensor_to_uint8)
+                     image_to_tensor, psnr_from_mse)
 from .perceptual_loss import LPIPSPerceptualLoss
 from .pivotal_tuner import PivotalTuner
 from .projector import Projector
@@ -103,14 +106,12 @@ class Inverter:
         self.projector: Projector = _build(projector)
         self.tuner: Optional[PivotalTuner] = _build(tuner)
         if self.projector is None:
-            raise ValueError('an inversion needs a projector (stage A)')
+            raise InvalidInputError('an inversion needs a projector (stage A)')
         self._perceptual_cfg = perceptual
         self._perceptual: Optional[nn.Module] = None if isinstance(
             perceptual, dict) else perceptual
-        if not isinstance(preview_interval, int) or preview_interval < 0:
-            raise ValueError('preview_interval must be an integer >= 0; got '
-                             f'{preview_interval!r}')
-        self.preview_interval = int(preview_interval)
+        self.preview_interval = check_int(preview_interval,
+                                          'preview_interval', 0)
         self._stop = False
 
     # ------------------------------------------------------------------
@@ -174,7 +175,7 @@ class Inverter:
             preview = None
             if self.preview_interval and (rec.step % self.preview_interval
                                           == 0 or rec.step == total):
-                preview = tensor_to_uint8(img)
+                preview = to_uint8_image(img)
             if callback is not None and callback(rec.stage, rec.step, total,
                                                  rec.loss, rec.psnr,
                                                  preview) is False:
@@ -218,15 +219,17 @@ class Inverter:
         size = int(generator.out_size)
         if isinstance(target, np.ndarray):
             if target.shape != (size, size, 3):
-                raise ValueError(f'target must be ({size}, {size}, 3) uint8 '
-                                 f'for this generator; got {target.shape}')
+                raise InvalidInputError(
+                    f'target must be ({size}, {size}, 3) uint8 '
+                    f'for this generator; got {target.shape}')
             target_t = image_to_tensor(target, device)
         else:
             if tuple(target.shape) != (1, 3, size, size):
-                raise ValueError(f'target must be (1, 3, {size}, {size}); '
-                                 f'got {tuple(target.shape)}')
+                raise InvalidInputError(
+                    f'target must be (1, 3, {size}, {size}); '
+                    f'got {tuple(target.shape)}')
             target_t = target.detach().float().to(device)
-        target_u8 = tensor_to_uint8(target_t)
+        target_u8 = to_uint8_image(target_t)
         target_t = image_to_tensor(target_u8, device)  # what is saved
         perceptual = self.perceptual  # may raise before any heavy work
         if perceptual is not None:
@@ -254,7 +257,7 @@ class Inverter:
         with torch.no_grad():
             pivot_img = synthesize(generator, pivot, feat_idx,
                                    grad_rows=grad_rows)[1]
-        pivot_u8 = tensor_to_uint8(pivot_img)
+        pivot_u8 = to_uint8_image(pivot_img)
         stopped = proj.stopped
         out_gen, delta, recon_u8 = generator, {}, pivot_u8
         converged = None
@@ -271,7 +274,7 @@ class Inverter:
             delta = tun.delta
             out_gen = apply_synthesis_delta(generator, delta)
             with torch.no_grad():
-                recon_u8 = tensor_to_uint8(
+                recon_u8 = to_uint8_image(
                     synthesize(out_gen, pivot, feat_idx,
                                grad_rows=grad_rows)[1])
         metrics = self._metrics(target_u8, recon_u8, pivot_u8, perceptual,

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmagic_draggan.errors import DragGANError, InvalidInputError
 from mmagic_draggan.registry import MODELS
 
 __all__ = ['PerceptualWeightsError', 'LPIPSPerceptualLoss', 'PerceptualLoss',
@@ -28,7 +29,7 @@ TRUNK_FILES = {'vgg': 'vgg16-397923af.pth',
                'alex': 'alexnet-owt-7be5be79.pth'}
 
 
-class PerceptualWeightsError(FileNotFoundError):
+class PerceptualWeightsError(DragGANError, FileNotFoundError):
     """The LPIPS trunk weights are not on disk and cannot be downloaded."""
 
 
@@ -73,8 +74,9 @@ class LPIPSPerceptualLoss(nn.Module):
                  resize: Optional[int] = 256) -> None:
         super().__init__()
         if net not in TRUNK_FILES:
-            raise ValueError(f"perceptual net must be 'vgg' or 'alex'; got "
-                             f'{net!r}')
+            raise InvalidInputError(
+                f"perceptual net must be 'vgg' or 'alex'; got "
+                f'{net!r}')
         self.net_name = net
         self.pnet_rand = bool(pnet_rand)
         self.resize = None if resize is None else int(resize)
@@ -111,8 +113,8 @@ class LPIPSPerceptualLoss(nn.Module):
 
     def _prepare(self, img: Tensor) -> Tensor:
         if img.ndim != 4 or img.shape[1] != 3:
-            raise ValueError(f'images must be (N, 3, H, W); got '
-                             f'{tuple(img.shape)}')
+            raise InvalidInputError(f'images must be (N, 3, H, W); got '
+                                    f'{tuple(img.shape)}')
         img = img.float()
         if self.resize is not None and img.shape[-1] > self.resize:
             img = F.interpolate(img, size=(self.resize, self.resize),

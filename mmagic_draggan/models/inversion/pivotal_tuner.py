@@ -2,9 +2,10 @@
 
 "Pivotal Tuning for Latent-based Editing of Real Images", Roich et al.,
 ACM TOG 2022 (arXiv 2106.05744), written from its published description
-(DESIGN.md section 5): with the mapping network frozen, the pivot W+ fixed
-and the generator's constant noise, Adam tunes the synthesis weights so that
-the pivot renders the photo; loss ``w_mse * MSE + w_lpips * LPIPS``.
+(docs/inversion.md, Stage B): with the mapping network frozen, the pivot
+W+ fixed and the generator's constant noise, Adam tunes the synthesis
+weights so that the pivot renders the photo; loss
+``w_mse * MSE + w_lpips * LPIPS``.
 
 Early stop: with a perceptual loss, when the LPIPS of the current render is
 at most ``lpips_stop`` (PTI: 0.06, measured with AlexNet); without one, when
@@ -16,7 +17,6 @@ The tuning works on a private deep copy: the given generator is never
 modified.
 """
 import copy
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
@@ -24,7 +24,9 @@ from typing import Callable, Dict, List, Optional
 import torch
 from torch import Tensor, nn
 
+from mmagic_draggan.errors import InvalidInputError
 from mmagic_draggan.registry import MODELS
+from mmagic_draggan.structures.numbers import check_int, check_number
 from ..stylegan2_synthesis import synthesize
 from .common import (StepRecord, psnr_from_mse, synthesis_delta,
                      synthesis_keys)
@@ -81,13 +83,9 @@ class PivotalTuner:
                  w_lpips: float = 1.,
                  lpips_stop: Optional[float] = 0.06,
                  psnr_stop: Optional[float] = 32.) -> None:
-        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
-            raise ValueError(f'steps must be an integer >= 0; got {steps!r}')
+        steps = check_int(steps, 'steps', 0)
         for name, v in (('lr', lr), ('w_mse', w_mse), ('w_lpips', w_lpips)):
-            if not (isinstance(v, (int, float)) and math.isfinite(v)
-                    and v >= 0):
-                raise ValueError(f'{name} must be a finite number >= 0; got '
-                                 f'{v!r}')
+            check_number(v, name, 0)
         self.steps = int(steps)
         self.lr = float(lr)
         self.w_mse = float(w_mse)
@@ -123,8 +121,9 @@ class PivotalTuner:
             TuningResult: The tuned copy, the weight delta and the history.
         """
         if pivot.ndim != 3 or pivot.shape[1] != generator.num_latents:
-            raise ValueError(f'pivot must be (1, {generator.num_latents}, C); '
-                             f'got {tuple(pivot.shape)}')
+            raise InvalidInputError(
+                f'pivot must be (1, {generator.num_latents}, C); '
+                f'got {tuple(pivot.shape)}')
         start = time.perf_counter()
         tuned = copy.deepcopy(generator).eval().requires_grad_(False)
         names = set(synthesis_keys(tuned))

@@ -2,7 +2,7 @@
 
 The StyleGAN2 projector recipe ("Analyzing and Improving the Image Quality
 of StyleGAN", Karras et al., CVPR 2020, arXiv 1912.04958, Sec. 5), written
-from its published description (DESIGN.md section 5):
+from its published description (docs/inversion.md, Stage A):
 
 * one ``w`` (W space, repeated into every W+ row) starts at ``w_avg``;
 * Adam (0.9, 0.999), learning rate ``lr * ramp(t)`` with a cosine ramp-down
@@ -28,8 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmagic_draggan.errors import InvalidInputError
 from mmagic_draggan.registry import MODELS
-from mmagic_draggan.utils.checkpoint import compute_mean_w
+from mmagic_draggan.structures.numbers import check_int, check_number
+from mmagic_draggan.checkpoints.loader import compute_mean_w
 from ..stylegan2_synthesis import synthesize
 from .common import StepRecord, psnr_from_mse, with_noise_maps
 
@@ -190,22 +192,18 @@ class Projector:
                  wplus_lr: Optional[float] = None,
                  num_std_samples: int = 10000,
                  seed: int = 0) -> None:
-        for name, v in (('steps', steps), ('wplus_steps', wplus_steps)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise ValueError(f'{name} must be an integer >= 0; got {v!r}')
+        steps = check_int(steps, 'steps', 0)
+        wplus_steps = check_int(wplus_steps, 'wplus_steps', 0)
         for name, v in (('lr', lr), ('noise_reg_weight', noise_reg_weight),
                         ('w_lpips', w_lpips), ('w_mse', w_mse),
                         ('latent_noise', latent_noise)):
-            if not (isinstance(v, (int, float)) and math.isfinite(v)
-                    and v >= 0):
-                raise ValueError(f'{name} must be a finite number >= 0; got '
-                                 f'{v!r}')
+            check_number(v, name, 0)
         if not 0 < noise_ramp:
-            raise ValueError(f'noise_ramp must be > 0; got {noise_ramp!r}')
+            raise InvalidInputError(
+                f'noise_ramp must be > 0; got {noise_ramp!r}')
         if not 0 <= rampdown <= 1 or not 0 <= rampup <= 1:
-            raise ValueError('rampdown and rampup must be in [0, 1]')
-        if int(num_std_samples) < 1:
-            raise ValueError('num_std_samples must be >= 1')
+            raise InvalidInputError('rampdown and rampup must be in [0, 1]')
+        num_std_samples = check_int(num_std_samples, 'num_std_samples', 1)
         self.steps = int(steps)
         self.lr = float(lr)
         self.rampdown = float(rampdown)
@@ -264,8 +262,9 @@ class Projector:
         """
         size = int(generator.out_size)
         if target.ndim != 4 or tuple(target.shape[1:]) != (3, size, size):
-            raise ValueError(f'target must be (1, 3, {size}, {size}); got '
-                             f'{tuple(target.shape)}')
+            raise InvalidInputError(
+                f'target must be (1, 3, {size}, {size}); got '
+                f'{tuple(target.shape)}')
         start = time.perf_counter()
         device = target.device
         w_avg, w_std = latent_stats(generator, self.num_std_samples,

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmagic_draggan.errors import InvalidInputError
 from mmagic_draggan.registry import MODELS
 from mmagic_draggan.structures.drag_options import check_option, default_r1
 from ..feature_maps import FeatureMap
@@ -112,7 +113,7 @@ class MotionSupervisionLoss(nn.Module):
         self.lambda_mask = check_option('lambda_mask', lambda_mask)
         self.min_distance = float(min_distance)
         if disc not in DISC_LAYOUTS:
-            raise ValueError(
+            raise InvalidInputError(
                 f'MotionSupervisionLoss disc must be one of '
                 f'{list(DISC_LAYOUTS)}; got {disc!r} (set it with '
                 f'--cfg-options model.motion_loss.disc=centred)')
@@ -179,8 +180,9 @@ class MotionSupervisionLoss(nn.Module):
             terms.append(F.l1_loss(shifted, patch))
         if mask is not None and lam > 0:
             if feats0 is None:
-                raise ValueError('a mask needs feats0 (features at the start '
-                                 'of the drag)')
+                raise InvalidInputError(
+                    'a mask needs feats0 (features at the start '
+                    'of the drag)')
             # (H, W), 1 where F is held to F0
             fixed = 1 - mask.to(device=feats.feat.device,
                                 dtype=feats.feat.dtype)
