@@ -42,13 +42,13 @@ import gradio as gr  # noqa: E402
 
 from mmagic_draggan.checkpoints import CheckpointError  # noqa: E402
 from mmagic_draggan.checkpoints.resolver import resolve_weights  # noqa: E402
-from mmagic_draggan.checkpoints.zoo import (find_zoo_entry,  # noqa: E402
-                                            list_configs)
-from mmagic_draggan.utils.paths import config_dir, repo_root  # noqa: E402
+from mmagic_draggan.checkpoints.zoo import (  # noqa: E402
+    find_zoo_entry, list_configs)
 from mmagic_draggan.demo import (DemoHandlers, ModelCache,  # noqa: E402
                                  Refresh, TabRegistry, View)
 from mmagic_draggan.demo.messages import EXPECTED_ERRORS  # noqa: E402
 from mmagic_draggan.demo.photo_panel import PERCEPTUAL, PRESETS  # noqa: E402
+from mmagic_draggan.utils.paths import config_dir, repo_root  # noqa: E402
 
 INTRO = """# DragGAN: drag points on a generated image
 Click a **handle** (red) on the image, then its **target** (blue); add as many

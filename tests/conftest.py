@@ -1,4 +1,10 @@
-"""Shared fixtures: the tiny 64x64 config with deterministic random weights."""
+"""Shared fixtures: the tiny 64x64 config with deterministic random weights.
+
+The tree mirrors the package (``test_models/`` for ``mmagic_draggan/models``
+...); helpers shared by several folders live beside this file
+(``ckpt_helpers.py``), which pytest puts on ``sys.path``. Tiers: the whole
+suite (what CI runs), or ``-m "not e2e"`` for the quick tier.
+"""
 import os.path as osp
 
 import pytest
@@ -13,8 +19,9 @@ TINY_CONFIG = osp.join(ROOT, 'configs', 'draggan',
 
 def pytest_configure(config):
     config.addinivalue_line(
-        'markers', 'e2e: end to end through a running demo server and '
-        'Chromium (deselect with -m "not e2e")')
+        'markers', 'e2e: end to end through other processes (the demo '
+        'server and Chromium, the tools run as scripts, torchrun, MMagic\'s '
+        'tools, a built wheel); the quick tier is -m "not e2e"')
 
 
 @pytest.fixture(scope='session')

@@ -7,6 +7,7 @@ import pytest
 from mmagic_draggan.compat import DIFFUSERS_ALIASES
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize('old', sorted(DIFFUSERS_ALIASES))
 def test_alias_still_needed(old):
     """Fails when diffusers imports the old path by itself again: then
@@ -21,6 +22,7 @@ def test_alias_still_needed(old):
         proc.stderr
 
 
+@pytest.mark.e2e
 def test_mmagic_models_import_with_aliases():
     proc = subprocess.run(
         [sys.executable, '-c',
@@ -31,6 +33,7 @@ def test_mmagic_models_import_with_aliases():
     assert proc.stdout.strip().endswith('True')
 
 
+@pytest.mark.e2e
 def test_mmagic_fails_without_aliases():
     """Without the aliases mmagic's models do not import (why they exist)."""
     proc = subprocess.run([sys.executable, '-c', 'import mmagic.models'],

@@ -24,9 +24,9 @@ from typing import List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from mmagic_draggan.checkpoints.official.convert import (  # noqa: E402
+    convert_official_pickle)
 from mmagic_draggan.utils.cli import ArgumentParser, run_tool  # noqa: E402
-from mmagic_draggan.checkpoints.official.convert import \
-    convert_official_pickle  # noqa: E402
 
 
 def main(argv: Optional[List[str]] = None) -> int:

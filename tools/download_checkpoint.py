@@ -29,14 +29,11 @@ from typing import List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mmagic_draggan.checkpoints.download import (
-    EXIT_OK,
-    EXIT_USAGE,  # noqa: E402
-    DownloadError,
-    describe_size,
-    download_file,
+from mmagic_draggan.checkpoints.download import (  # noqa: E402
+    EXIT_OK, EXIT_USAGE, DownloadError, describe_size, download_file,
     is_checkpoint_file)
-from mmagic_draggan.checkpoints.resolver import resolve_checkpoint_dir  # noqa: E402
+from mmagic_draggan.checkpoints.resolver import (  # noqa: E402
+    resolve_checkpoint_dir)
 from mmagic_draggan.checkpoints.zoo import (  # noqa: E402
     checkpoint_url, find_zoo_entry, list_zoo)
 

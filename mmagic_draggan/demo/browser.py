@@ -1,8 +1,9 @@
 """The demo in a real browser: a demo server in a subprocess, Debian's
 Chromium driven by Playwright, and the actions a person takes on the page.
 
-One home for the helpers of the browser tests (``tests/test_demo_browser.py``)
-and of the load check (``tools/demo_load_check.py``). Playwright drives the
+One home for the helpers of the browser tests
+(``tests/test_demo/test_demo_browser.py``) and of the load check
+(``tools/demo_load_check.py``). Playwright drives the
 system's Chromium (``DRAGGAN_CHROMIUM``, default ``/usr/bin/chromium``; the
 setup installs it with ``bash tools/setup_env.sh --browser``) and never
 downloads a browser of its own. Closing a page closes its Gradio heartbeat,

@@ -19,7 +19,7 @@ from mmagic_draggan.registry import MODELS
 from mmagic_draggan.structures.drag_options import DragOptions
 from mmagic_draggan.structures.start_image import StartImage
 from mmagic_draggan.checkpoints.loader import (CheckpointError,
-                                             load_generator_state)
+                                               load_generator_state)
 from mmagic_draggan.utils.fingerprint import (config_fingerprint,
                                               weights_fingerprint)
 from mmagic_draggan.utils.memory import release_freed_memory

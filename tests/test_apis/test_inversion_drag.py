@@ -18,8 +18,8 @@ from mmagic_draggan.utils.fingerprint import (config_fingerprint,
 from mmagic_draggan.utils.paths import portable_path
 
 FAST = dict(progress=False, lr=0.02)
-TOOL = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools',
-                'drag.py')
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOL = osp.join(ROOT, 'tools', 'drag.py')
 
 
 def make_inversion(model, seed=5, scale=0.05, **overrides) -> InversionFile:
@@ -146,6 +146,7 @@ def test_batch_task_with_inversion_file(tiny_model, inversion_path, tmp_path):
         task_from_dict(dict(task, seed=1), image_size=64)
 
 
+@pytest.mark.e2e
 def test_cli_inversion_flag(tiny_config, inversion_path, tmp_path):
     out = subprocess.run(
         [sys.executable, TOOL, tiny_config, '--random-weights',

@@ -20,7 +20,7 @@ from mmengine.config import Config
 import mmagic
 from mmagic_draggan.checkpoints.loader import CheckpointError
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY = osp.join(ROOT, 'configs', 'draggan', 'draggan_stylegan2_tiny-64x64.py')
 OUR_TEST = osp.join(ROOT, 'tools', 'test.py')
 MMAGIC_TEST = osp.join(osp.dirname(mmagic.__file__), '.mim', 'tools',
@@ -261,6 +261,7 @@ def _results(work_dir):
     return summary['metrics'], tasks
 
 
+@pytest.mark.e2e
 def test_mmagic_tools_test_and_mim_give_our_metrics(tmp_path, tiny_model):
     assert osp.isfile(MMAGIC_TEST), MMAGIC_TEST
     sd = tiny_model.generator.state_dict()  # weights that move the handles

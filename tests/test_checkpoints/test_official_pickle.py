@@ -23,13 +23,12 @@ import torch
 from ckpt_helpers import assert_same_state, make_generator, state
 
 from mmagic_draggan.checkpoints.loader import load_generator_checkpoint
-from mmagic_draggan.checkpoints.official.convert import (convert_official_pickle,
-                                                   key_table)
-from mmagic_draggan.checkpoints.official.pickle_reader import (OfficialPickleError,
-                                                  PersistentStub,
-                                                  load_official_pickle)
+from mmagic_draggan.checkpoints.official.convert import (
+    convert_official_pickle, key_table)
+from mmagic_draggan.checkpoints.official.pickle_reader import (
+    OfficialPickleError, PersistentStub, load_official_pickle)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MARKER_MODULE = 'draggan_test_never_imported'
 FAKE_MODULES = ('torch_utils', 'torch_utils.persistence', 'dnnlib',
                 'dnnlib.util', 'dnnlib.tflib', 'dnnlib.tflib.network')

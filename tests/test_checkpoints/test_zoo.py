@@ -4,9 +4,9 @@ from pathlib import Path
 import yaml
 
 from mmagic_draggan.checkpoints.zoo import (DEFAULT_BASE_URL, find_zoo_entry,
-                                      list_configs, list_zoo)
+                                            list_configs, list_zoo)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 #: The released checkpoints of docs/checkpoints.md, written out here.
 RELEASED = {

@@ -1,4 +1,5 @@
 """tools/invert.py: one real run in a subprocess, and its one-line errors."""
+import pytest
 import json
 import os
 import os.path as osp
@@ -8,7 +9,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'invert.py')
 TINY = osp.join(ROOT, 'configs', 'draggan', 'draggan_stylegan2_tiny-64x64.py')
 
@@ -21,6 +22,7 @@ def _photo(tmp_path) -> str:
     return path
 
 
+@pytest.mark.e2e
 def test_cli_run_writes_everything(tmp_path):
     out = str(tmp_path / 'out')
     env = dict(os.environ, OMP_NUM_THREADS='2')

@@ -26,16 +26,13 @@ from mmagic_draggan.fileio.latent import read_latent
 from mmagic_draggan.fileio.mask import check_mask_file, read_mask
 from mmagic_draggan.fileio.session_file import read_session
 from mmagic_draggan.structures.drag_options import DragOptions, check_option
-from mmagic_draggan.checkpoints.record_names import (NamedInFile,
-                                               UntrustedNameError,
-                                               checkpoint_from_record,
-                                               config_from_record,
-                                               inversion_from_record,
-                                               shipped_config)
+from mmagic_draggan.checkpoints.record_names import (
+    NamedInFile, UntrustedNameError, checkpoint_from_record,
+    config_from_record, inversion_from_record, shipped_config)
 from mmagic_draggan.utils.torch_file import TensorFileError, \
     check_tensor_file
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_REL = 'configs/draggan/draggan_stylegan2_tiny-64x64.py'
 
 
@@ -186,7 +183,7 @@ def test_compressed_latent_bomb_is_refused_unpacked(tmp_path):
 
 def test_compressed_checkpoint_is_refused_unpacked(tmp_path):
     from mmagic_draggan.checkpoints.reader import (CheckpointError,
-                                                      read_checkpoint)
+                                                   read_checkpoint)
     buf = io.BytesIO()
     torch.save({'state_dict': {'w': torch.zeros(2**20)}}, buf)
     path = tmp_path / 'ckpt.pth'

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'drag.py')
 TINY = osp.join(ROOT, 'configs', 'draggan', 'draggan_stylegan2_tiny-64x64.py')
 LIONS = osp.join(ROOT, 'configs', 'draggan',
@@ -53,6 +53,7 @@ def first_run(tmp_path_factory):
     return out, proc
 
 
+@pytest.mark.e2e
 def test_cli_writes_all_outputs(first_run):
     out, proc = first_run
     for name in ('start.png', 'result.png', 'trajectory.gif', 'latent.pt',
@@ -91,6 +92,7 @@ def run_in_process(capsys, *args):
     return code, cap.out, cap.err
 
 
+@pytest.mark.e2e
 def test_cli_latent_start_with_mp4(first_run, tmp_path, capsys):
     first, _ = first_run
     out = tmp_path / 'from_latent'
@@ -113,6 +115,7 @@ def test_cli_latent_start_with_mp4(first_run, tmp_path, capsys):
     assert 'dist=' not in err  # --no-progress
 
 
+@pytest.mark.e2e
 def test_cli_resume_continues(first_run, tmp_path, capsys):
     first, _ = first_run
     prev = json.loads((first / 'session.json').read_text())
@@ -136,6 +139,7 @@ def test_cli_resume_continues(first_run, tmp_path, capsys):
     assert 'step 4 in all' in stdout
 
 
+@pytest.mark.e2e
 def test_cli_ctrl_c_stops_and_writes(tmp_path):
     out = tmp_path / 'interrupted'
     proc = subprocess.Popen(
@@ -168,6 +172,7 @@ def test_cli_ctrl_c_stops_and_writes(tmp_path):
     assert 'stopped after' in stdout
 
 
+@pytest.mark.e2e
 def test_cli_error_in_subprocess(tmp_path):
     # exit 2 and exactly one line on stderr (no traceback)
     proc = run_tool(*BASE, '--drag', '1,2,3', '--out-dir', tmp_path / 'x')

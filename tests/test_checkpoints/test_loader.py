@@ -10,8 +10,8 @@ import torch
 from ckpt_helpers import assert_same_state, make_generator, state
 
 from mmagic_draggan.checkpoints.loader import (W_AVG_SAMPLES, W_AVG_SEED,
-                                             CheckpointError, compute_mean_w,
-                                             load_generator_checkpoint)
+                                               CheckpointError, compute_mean_w,
+                                               load_generator_checkpoint)
 from mmagic_draggan.checkpoints.arch import (infer_arch, suggest_configs)
 
 PREFIXES = ['', 'generator.', 'generator_ema.', 'generator_ema.module.']
@@ -25,7 +25,7 @@ def small(seed, **overrides):
 
 
 TINY_CFG = 'configs/draggan/draggan_stylegan2_tiny-64x64.py'
-TINY_PATH = str(Path(__file__).resolve().parents[1] / TINY_CFG)
+TINY_PATH = str(Path(__file__).resolve().parents[2] / TINY_CFG)
 
 
 @pytest.fixture(scope='module')

@@ -20,7 +20,9 @@ import pytest
 import torch
 from PIL import Image
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+pytestmark = pytest.mark.e2e
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY = osp.join(ROOT, 'configs', 'draggan', 'draggan_stylegan2_tiny-64x64.py')
 TEST_PY = osp.join(ROOT, 'tools', 'test.py')
 IDS = ['seed-a', 'seed-b', 'masked', 'latent', 'near']

@@ -11,7 +11,7 @@ import pytest
 
 from mmagic_draggan.demo.browser import chromium_problem
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'demo_load_check.py')
 
 

@@ -16,8 +16,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mmagic_draggan.demo import DemoHandlers, DemoState, ModelCache
 from mmagic_draggan.checkpoints.resolver import resolve_weights
+from mmagic_draggan.demo import DemoHandlers, DemoState, ModelCache
 from mmagic_draggan.demo.display import click_to_pixel, mask_from_editor
 from mmagic_draggan.demo.drag_runner import FramePacer
 from mmagic_draggan.demo.guards import BUSY, LOADING, NO_MODEL, handler
@@ -31,6 +31,8 @@ from mmagic_draggan.checkpoints.loader import CheckpointError
 
 S = 8  # display enlargement of the 64 px model
 FAST = dict(latent_space='w+', lr=0.05, lambda_mask=20, r1=2, r2=4)
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 @pytest.fixture(scope='module')
@@ -671,7 +673,7 @@ def test_two_sessions_stay_apart(handlers):
 # ---------------------------------------------------------------------------
 # checkpoints: missing -> how to get it -> download -> loaded
 def test_checkpoint_status_of_shipped_configs(tmp_path):
-    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    root = ROOT
     face = osp.join(root, 'configs/draggan/draggan_stylegan2_face-512x512.py')
     st = resolve_weights(None, face, checkpoint_dir=str(tmp_path))
     assert st.name == 'StyleGAN2-FFHQ' and not st.exists
@@ -804,7 +806,7 @@ def test_state_is_one_live_object():
 
 
 def test_page_opens_without_a_downloaded_checkpoint(tmp_path):
-    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    root = ROOT
     face = osp.join(root, 'configs/draggan/draggan_stylegan2_face-512x512.py')
     h = DemoHandlers(ModelCache('cpu', str(tmp_path)), face)
     st, r = h.init()
@@ -826,8 +828,7 @@ def test_demo_checkpoint_argument(tmp_path, tiny_config, tiny_model):
     import importlib.util
     spec = importlib.util.spec_from_file_location(
         'gradio_draggan_entry',
-        osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'demo',
-                 'gradio_draggan.py'))
+        osp.join(ROOT, 'demo', 'gradio_draggan.py'))
     entry = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(entry)
     cache = ModelCache('cpu', str(tmp_path))
@@ -1238,8 +1239,7 @@ def test_port_in_use_is_one_line(capsys):
     import socket
     spec = importlib.util.spec_from_file_location(
         'gradio_draggan_port',
-        osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'demo',
-                 'gradio_draggan.py'))
+        osp.join(ROOT, 'demo', 'gradio_draggan.py'))
     entry = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(entry)
     with socket.socket() as held:

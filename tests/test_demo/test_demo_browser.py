@@ -29,6 +29,8 @@ from mmagic_draggan.demo.browser import (CHROMIUM, ROOT, TINY, DemoPage,
                                          DemoServer, chromium_problem,
                                          launch_chromium, our_tracebacks)
 
+pytestmark = pytest.mark.e2e
+
 DRAG_TIMEOUT = 300_000  # ms
 
 

@@ -9,7 +9,7 @@ from mmagic_draggan.checkpoints import resolver as weights_mod
 from mmagic_draggan.checkpoints.loader import CheckpointError
 from mmagic_draggan.checkpoints.resolver import resolve_weights
 
-TINY_PATH = str(Path(__file__).resolve().parents[1] /
+TINY_PATH = str(Path(__file__).resolve().parents[2] /
                 'configs/draggan/draggan_stylegan2_tiny-64x64.py')
 FACE_FILE = 'stylegan2_face_512_pytorch_mmagic.pth'
 

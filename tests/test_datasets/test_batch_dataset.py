@@ -11,7 +11,7 @@ from PIL import Image
 from mmagic_draggan.datasets import DragTask, DragTaskDataset, TaskError
 from mmagic_draggan.registry import DATASETS
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 GOOD = dict(id='a', seed=1, handles=[[10, 20]], targets=[[18, 20]])
 
 
@@ -176,6 +176,7 @@ def test_make_tasks_points_inside_at_distance(tmp_path, mode):
     assert len(build(out)) == 6
 
 
+@pytest.mark.e2e
 def test_make_tasks_cli_writes_masks(tmp_path):
     import subprocess
     import sys

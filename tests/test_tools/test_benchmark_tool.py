@@ -1,4 +1,5 @@
 """tools/benchmark.py runs and reports every figure (no timing asserts)."""
+import pytest
 import json
 import subprocess
 import sys
@@ -32,6 +33,7 @@ def test_benchmark_json(tiny_config, capsys):
     assert abs(res['speedup'] * res['iteration_s'] - res['naive_s']) < 1e-9
 
 
+@pytest.mark.e2e
 def test_benchmark_text_and_precision(tiny_config):
     """The text report names every figure; bf16 adds its floor where the CPU
     has oneDNN bf16 (else the precision falls back to fp32)."""

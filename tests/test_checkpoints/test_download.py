@@ -11,12 +11,13 @@ import pytest
 import torch
 
 from mmagic_draggan.checkpoints.download import (EXIT_HTTP, EXIT_NETWORK,
-                                           EXIT_NOT_CHECKPOINT, EXIT_OK,
-                                           EXIT_USAGE, DownloadError,
-                                           download_file, is_checkpoint_file)
+                                                 EXIT_NOT_CHECKPOINT, EXIT_OK,
+                                                 EXIT_USAGE, DownloadError,
+                                                 download_file,
+                                                 is_checkpoint_file)
 from mmagic_draggan.checkpoints.zoo import DEFAULT_BASE_URL, checkpoint_url
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HTML = b'<!DOCTYPE html><html><body>Please log in</body></html>'
 
 
