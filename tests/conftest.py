@@ -6,6 +6,9 @@ The tree mirrors the package (``test_models/`` for ``mmagic_draggan/models``
 suite (what CI runs), or ``-m "not e2e"`` for the quick tier.
 """
 import os.path as osp
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable, Iterable, Optional
 
 import pytest
 import torch
@@ -35,3 +38,40 @@ def tiny_model():
     must not modify it (sessions hold their own state)."""
     from mmagic_draggan.apis import init_model
     return init_model(TINY_CONFIG, random_weights=True, device='cpu')
+
+
+@pytest.fixture(scope='session')
+def serve_bytes() -> Callable[..., str]:
+    """Serve fixed bytes over loopback HTTP: a stand-in for the checkpoint
+    host. ``serve_bytes(payload, names=None)`` starts a server and returns
+    its base URL ``http://127.0.0.1:PORT/``; ``GET /NAME`` answers
+    ``payload`` (200) when ``names`` is None or holds NAME, else 404. The
+    servers stop at the end of the session."""
+    servers = []
+
+    def serve(payload: bytes, names: Optional[Iterable[str]] = None) -> str:
+        allowed = None if names is None else set(names)
+
+        class Handler(BaseHTTPRequestHandler):
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                ok = allowed is None or self.path.lstrip('/') in allowed
+                body = payload if ok else b'not found'
+                self.send_response(200 if ok else 404)
+                self.send_header('Content-Type', 'application/octet-stream')
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        servers.append(httpd)
+        return f'http://127.0.0.1:{httpd.server_address[1]}/'
+
+    yield serve
+    for httpd in servers:
+        httpd.shutdown()
+        httpd.server_close()

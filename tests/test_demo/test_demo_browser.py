@@ -18,9 +18,7 @@ import os
 import os.path as osp
 import re
 import shutil
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -43,31 +41,13 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope='module')
-def zoo_url():
+def zoo_url(serve_bytes):
     """A local stand-in for the checkpoint host: every name is a small zip
     (a valid download that does not fit any generator)."""
     import torch
     buf = io.BytesIO()
     torch.save({'state_dict': {'w': torch.zeros(4, 4)}}, buf)
-    payload = buf.getvalue()
-
-    class Handler(BaseHTTPRequestHandler):
-
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header('Content-Type', 'application/octet-stream')
-            self.send_header('Content-Length', str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-    httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f'http://127.0.0.1:{httpd.server_address[1]}/'
-    httpd.shutdown()
-    httpd.server_close()
+    return serve_bytes(buf.getvalue())
 
 
 @pytest.fixture(scope='module')

@@ -8,7 +8,6 @@ import json
 import os.path as osp
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import numpy as np
@@ -699,32 +698,12 @@ def test_checkpoint_status_of_shipped_configs(tmp_path):
 
 
 @pytest.fixture
-def ckpt_server():
+def ckpt_server(serve_bytes):
     from ckpt_helpers import make_generator
     import io
     buf = io.BytesIO()
     torch.save(make_generator(seed=3).state_dict(), buf)
-    payload = buf.getvalue()
-
-    class Handler(BaseHTTPRequestHandler):
-
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            ok = self.path == '/StyleGAN2-FFHQ'
-            body = payload if ok else b'not found'
-            self.send_response(200 if ok else 404)
-            self.send_header('Content-Type', 'application/octet-stream')
-            self.send_header('Content-Length', str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f'http://127.0.0.1:{httpd.server_address[1]}'
-    httpd.shutdown()
-    httpd.server_close()
+    return serve_bytes(buf.getvalue(), names=['StyleGAN2-FFHQ']).rstrip('/')
 
 
 def test_missing_checkpoint_download_and_load(tiny_config, tiny_model,
