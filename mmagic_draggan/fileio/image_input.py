@@ -8,12 +8,12 @@ pixel size from the header are checked before any pixel is decoded, so a
 decompression bomb is refused without being loaded.
 """
 import os
-import os.path as osp
 from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
 from mmagic_draggan.errors import InvalidInputError
+from mmagic_draggan.utils.files import check_file
 
 __all__ = ['RESIZE_MODES', 'MIN_SIDE', 'MAX_SIDE', 'MAX_BYTES',
            'check_image_file', 'load_image', 'prepare_image']
@@ -35,17 +35,7 @@ _ORIENTATION_TAG = 0x0112
 def _open(path: str, max_side: int, max_bytes: int):
     """Open (header only) and check a file; returns the lazy PIL image."""
     from PIL import Image, UnidentifiedImageError
-    if not osp.exists(path):
-        raise InvalidInputError(f'image {path!r} does not exist')
-    if not osp.isfile(path):
-        raise InvalidInputError(f'image {path!r} is not a file')
-    nbytes = osp.getsize(path)
-    if nbytes == 0:
-        raise InvalidInputError(f'image {path!r} is empty (0 bytes)')
-    if nbytes > max_bytes:
-        raise InvalidInputError(
-            f'image {path!r} is {nbytes / 2**20:.1f} MB, over the limit of '
-            f'{max_bytes / 2**20:.0f} MB; resize or re-compress it')
+    check_file(path, 'image', max_bytes, 'resize or re-compress it')
     try:
         im = Image.open(path)  # reads the header only
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError,

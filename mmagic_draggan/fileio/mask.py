@@ -7,12 +7,12 @@ alpha is ignored. An all-zero mask is refused everywhere: nothing would be
 allowed to change.
 """
 import os
-import os.path as osp
 from typing import Any, Optional, Union
 
 import numpy as np
 
 from mmagic_draggan.errors import InvalidInputError
+from mmagic_draggan.utils.files import check_file
 from .image_input import MAX_BYTES, MAX_SIDE
 
 __all__ = ['check_mask', 'check_mask_file', 'read_mask', 'save_mask']
@@ -62,13 +62,8 @@ def _open_mask(path: str, size: Optional[int]):
     before anything is decoded, so a decompression bomb is never unpacked.
     """
     from PIL import Image, UnidentifiedImageError
-    if not osp.isfile(path):
-        raise InvalidInputError(f'mask file {path!r} does not exist')
-    if osp.getsize(path) > MAX_BYTES:
-        raise InvalidInputError(
-            f'mask {path!r} is larger than '
-            f'{MAX_BYTES // 2**20} MB; give a PNG, white = '
-            'region allowed to change')
+    check_file(path, 'mask file', MAX_BYTES,
+               'give a PNG, white = region allowed to change')
     try:
         img = Image.open(path)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError,

@@ -55,6 +55,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Dict, Iterator, List, Optional
 
 from mmagic_draggan.errors import InvalidInputError
+from mmagic_draggan.utils.files import check_file
 from mmagic_draggan.structures.drag_options import DragOptions
 from mmagic_draggan.structures.numbers import check_int
 from mmagic_draggan.structures.points import check_point_pairs, check_points
@@ -230,13 +231,8 @@ def read_session(path: str) -> SessionFile:
             that leaves the JSON's folder, naming them.
     """
     path = str(path)
-    if not osp.isfile(path):
-        raise InvalidInputError(f'points/session file {path!r} does not exist')
-    if osp.getsize(path) > MAX_SESSION_BYTES:
-        raise InvalidInputError(
-            f'{path!r} is larger than '
-            f'{MAX_SESSION_BYTES // 2**20} MB: not a session '
-            'file')
+    check_file(path, 'points/session file', MAX_SESSION_BYTES,
+               'a session file is far smaller')
     try:
         with open(path, encoding='utf-8') as f:
             data = json.load(f)

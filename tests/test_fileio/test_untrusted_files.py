@@ -117,7 +117,7 @@ def test_session_file_names_stay_in_their_folder(tmp_path):
     big = tmp_path / 'big.json'
     with open(big, 'wb') as f:
         f.truncate(33 * 2**20)
-    with pytest.raises(ValueError, match='larger than 32 MB'):
+    with pytest.raises(ValueError, match='over the limit of 32 MB'):
         read_session(big)
 
 
