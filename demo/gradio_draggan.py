@@ -48,6 +48,8 @@ from mmagic_draggan.demo import (DemoHandlers, ModelCache,  # noqa: E402
                                  Refresh, TabRegistry, View)
 from mmagic_draggan.demo.messages import EXPECTED_ERRORS  # noqa: E402
 from mmagic_draggan.demo.photo_panel import PERCEPTUAL, PRESETS  # noqa: E402
+from mmagic_draggan.utils.cli import (int_type,  # noqa: E402
+                                      positive_number_type)
 from mmagic_draggan.utils.paths import config_dir, repo_root  # noqa: E402
 
 INTRO = """# DragGAN: drag points on a generated image
@@ -97,10 +99,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='no checkpoint: seeded random weights (testing)')
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the first image')
-    parser.add_argument('--concurrency', type=positive_int, default=4,
+    parser.add_argument('--concurrency', type=int_type(1), default=4,
                         help='drags and inversions that may run at once '
                         '(all users)')
-    parser.add_argument('--max-tuned', type=positive_int, default=None,
+    parser.add_argument('--max-tuned', type=int_type(1), default=None,
                         metavar='N',
                         help='most tabs holding an inverted photo (a tuned '
                         'generator copy each) at once; default: no limit')
@@ -108,35 +110,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         default=MAX_FILE_SIZE,
                         help='largest upload, e.g. 200mb (default; an '
                         'inversion.pth at 1024 px is about 150 MB) or 2gb')
-    parser.add_argument('--tab-ttl', type=positive_float, default=TAB_TTL,
-                        metavar='SECONDS',
+    parser.add_argument('--tab-ttl', type=positive_number_type,
+                        default=TAB_TTL, metavar='SECONDS',
                         help='an idle tab keeps its edit this long (default '
                         '3600); a closed tab frees it at once')
     return parser.parse_args(argv)
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f'expected a whole number; got {text!r}') from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be >= 1; got {value}')
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f'expected a number; got {text!r}') from None
-    if not 0 < value < float('inf'):
-        raise argparse.ArgumentTypeError(f'must be > 0; got {text}')
-    return value
 
 
 def file_size(text: str) -> str:

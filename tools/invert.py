@@ -39,19 +39,8 @@ from typing import List, Optional
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mmagic_draggan.utils.cli import (ArgumentParser,  # noqa: E402
-                                      UsageError, run_tool)
-from mmagic_draggan.structures.numbers import check_int  # noqa: E402
+                                      UsageError, int_type, run_tool)
 from mmagic_draggan.utils.paths import inversion_presets  # noqa: E402
-
-
-def _count(text: str) -> int:
-    """argparse type of a step count (an integer >= 0)."""
-    try:
-        return check_int(int(text), repr(text), 0)
-    except ValueError as e:  # not an integer, or < 0
-        raise argparse.ArgumentTypeError(
-            str(e) if 'must be' in str(e) else
-            f'{text!r} is not an integer') from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,9 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                    default='lpips',
                    help='LPIPS loss (needs the VGG16 weights) or pixel '
                    'losses only (default lpips)')
-    r.add_argument('--steps', type=_count, default=None, metavar='N',
+    r.add_argument('--steps', type=int_type(0), default=None, metavar='N',
                    help='stage A (pivot) steps')
-    r.add_argument('--pti-steps', type=_count, default=None, metavar='M',
+    r.add_argument('--pti-steps', type=int_type(0), default=None, metavar='M',
                    help='pivotal-tuning steps (0: no tuning)')
     r.add_argument('--resize', choices=RESIZE_MODES, default='crop',
                    help='square the photo by centre crop or padding '

@@ -10,16 +10,21 @@ Each ``tools/*.py`` runs its work through :func:`run_tool`:
   (130, the shell's code for SIGINT);
 * anything else is a bug and keeps its traceback.
 
-:class:`ArgumentParser` turns argparse's own errors into the same one line.
+:class:`ArgumentParser` turns argparse's own errors into the same one line;
+:func:`int_type` and :func:`positive_number_type` are argparse ``type``s that
+apply the package's one number rule (:mod:`mmagic_draggan.structures.
+numbers`) to a flag.
 """
 import argparse
 import sys
 from typing import Callable, Optional
 
 from mmagic_draggan.errors import DragGANError, InvalidInputError
+from mmagic_draggan.structures.numbers import check_int, check_number
 
 __all__ = ['EXIT_OK', 'EXIT_ERROR', 'EXIT_ABORTED', 'UsageError',
-           'ArgumentParser', 'one_line', 'run_tool']
+           'ArgumentParser', 'int_type', 'positive_number_type', 'one_line',
+           'run_tool']
 
 #: Exit codes of the tools.
 EXIT_OK, EXIT_ERROR, EXIT_ABORTED = 0, 2, 130
@@ -35,6 +40,55 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise UsageError(f'{message} (see --help)')
+
+
+def int_type(low: int = 0) -> Callable[[str], int]:
+    """An argparse ``type``: an integer >= ``low``
+    (:func:`~mmagic_draggan.structures.numbers.check_int`).
+
+    Args:
+        low (int): Smallest allowed value. Defaults to 0.
+
+    Returns:
+        callable: ``text -> int``; raises ``argparse.ArgumentTypeError``
+        (``'x' is not an integer`` / ``'-3' must be an integer >= 0``).
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f'{text!r} is not an integer') from None
+        try:
+            return check_int(value, repr(text), low)
+        except InvalidInputError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    return parse
+
+
+def positive_number_type(text: str) -> float:
+    """An argparse ``type``: a finite number > 0
+    (:func:`~mmagic_draggan.structures.numbers.check_number`).
+
+    Raises:
+        argparse.ArgumentTypeError: ``'x' is not a number`` / ``'0' must
+            be a finite number > 0``.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is not a number') from None
+    try:
+        check_number(value, repr(text))
+    except InvalidInputError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(
+            f'{text!r} must be a finite number > 0')
+    return value
 
 
 def one_line(err: BaseException) -> str:
