@@ -41,6 +41,7 @@ from mmagic_draggan.fileio.session_file import (ResumeInfo, SessionFile,
 from mmagic_draggan.structures.numbers import check_int
 from mmagic_draggan.structures.points import PointsXY
 from mmagic_draggan.structures.start_image import StartImage
+from mmagic_draggan.utils.paths import is_path
 from mmagic_draggan.utils.visualization import trajectory_frames
 from .inference import draggan_of
 from .session_args import (START_KEYS, drag_kwargs_from_file,
@@ -99,10 +100,6 @@ class DragOutput:
 
 # ----------------------------------------------------------------------
 # argument checks
-def _is_path(x: Any) -> bool:
-    return isinstance(x, (str, bytes)) or hasattr(x, '__fspath__')
-
-
 def _check_video(video: Optional[str]) -> str:
     video = 'none' if video is None else str(video).lower().lstrip('.')
     if video not in VIDEO_CHOICES:
@@ -242,12 +239,12 @@ def drag(model,
         # a name a session file holds: only the bundle's own inversion is
         # followed (mmagic_draggan.checkpoints.record_names)
         start = replace(start, inversion=resolve_named(start.inversion))
-    if _is_path(start.inversion):
+    if is_path(start.inversion):
         start = replace(start, inversion=os.fsdecode(start.inversion))
 
     # --- the session: its files read once, with the model's shapes
     size = model.image_size
-    if _is_path(mask):
+    if is_path(mask):
         mask = read_mask(os.fsdecode(mask), size)
     hooks = []
     if video != 'none':

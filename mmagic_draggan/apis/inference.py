@@ -8,6 +8,7 @@ from mmengine.config import Config
 
 from mmagic_draggan.errors import ConfigNotFoundError, InvalidInputError
 from mmagic_draggan.registry import MODELS
+from mmagic_draggan.utils.paths import is_path
 
 
 def load_config(config: Union[str, Config, dict],
@@ -21,7 +22,7 @@ def load_config(config: Union[str, Config, dict],
     Raises:
         ConfigNotFoundError: Neither a file nor a shipped config's name.
     """
-    if isinstance(config, (str, bytes)) or hasattr(config, '__fspath__'):
+    if is_path(config):
         path = str(config)
         if not osp.isfile(path):
             from mmagic_draggan.checkpoints.record_names import shipped_config

@@ -23,6 +23,7 @@ from mmagic_draggan.fileio.inversion_file import InversionFile, read_inversion
 from mmagic_draggan.fileio.latent import read_latent
 from mmagic_draggan.fileio.mask import read_mask
 from mmagic_draggan.fileio.session_file import SessionFile, read_session
+from mmagic_draggan.utils.paths import is_path
 
 __all__ = ['MAX_VIDEO_FRAMES', 'SAVED_ORDER', 'save_edit', 'Upload',
            'read_upload']
@@ -104,7 +105,7 @@ class Upload:
 
 def upload_paths(files: Any) -> List[str]:
     """The paths of a ``gr.File`` value (a path, file objects or a list)."""
-    if isinstance(files, (str, bytes)) or hasattr(files, '__fspath__'):
+    if is_path(files):
         files = [files]
     return [str(getattr(f, 'name', f)) for f in (files or []) if f]
 

@@ -10,13 +10,19 @@ the two this package has, so every lookup below works from both.
 import os
 import os.path as osp
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 PathLike = Union[str, os.PathLike]
 
 
 #: Where a built package keeps its configs, task files and tools.
 PACKAGE_DATA = '.mim'
+
+
+def is_path(value: Any) -> bool:
+    """Whether ``value`` names a file: a ``str``, ``bytes`` or
+    ``os.PathLike`` (not an array, tensor or file object)."""
+    return isinstance(value, (str, bytes)) or hasattr(value, '__fspath__')
 
 
 def checkout_root() -> Optional[Path]:
